@@ -1,0 +1,70 @@
+"""The one exception tree of schemaless.
+
+    SchemalessError
+    ├── NotFound (KeyError)        ├── InvalidId (ValueError)
+    ├── Conflict                   ├── EncodeError / DecodeError / EntityTooLarge
+    ├── InvalidName                ├── IndexRequired / IndexNotReady
+    └── ShardUnavailable           └── ConfigurationError
+
+Every class takes its default message from its own docstring, so raising one bare still says
+something useful; callers pass a message naming the key or name at fault, never a whole body.
+Driver errors are caught at one boundary and re-raised as ours with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+
+class SchemalessError(Exception):
+    """Something went wrong in schemaless."""
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or (self.__doc__ or "").strip()
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        # KeyError's own __str__ would repr() the message; keep it readable.
+        return self.message
+
+
+class NotFound(SchemalessError, KeyError):
+    """No entity has that id."""
+
+
+class Conflict(SchemalessError):
+    """The entity's version is not the one the write expected."""
+
+
+class InvalidId(SchemalessError, ValueError):
+    """An entity id must be a UUID, its str() form, 32 hex digits or 16 bytes."""
+
+
+class EncodeError(SchemalessError):
+    """The body holds a value that cannot be stored."""
+
+
+class DecodeError(SchemalessError):
+    """A stored body cannot be read back."""
+
+
+class EntityTooLarge(SchemalessError):
+    """The encoded body is larger than the configured limit."""
+
+
+class InvalidName(SchemalessError):
+    """A kind, index or field name must match [a-z][a-z0-9_]{0,47}."""
+
+
+class IndexRequired(SchemalessError):
+    """No ready index serves this query; add one, or use scan()."""
+
+
+class IndexNotReady(SchemalessError):
+    """The index that serves this query is still being built."""
+
+
+class ShardUnavailable(SchemalessError):
+    """A shard's database cannot be reached."""
+
+
+class ConfigurationError(SchemalessError):
+    """The store's configuration is not usable."""
