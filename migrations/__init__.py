@@ -1,0 +1,1 @@
+"""The alembic script directory for schemaless's fixed tables (see schemaless.migration)."""

@@ -1,0 +1,214 @@
+"""Index: the definition of one secondary index, and the rows it holds for an entity.
+
+An index names a kind, typed fields in key order, an optional ``shard_on`` field (index rows live
+on the shard of that value, so a query pinning it reads one shard) and an optional ``where`` of
+equalities that makes it partial. A missing field or None is indexed as NULL, so a query on the
+leading fields never misses an entity; a list makes one row per element (multi-valued).
+
+    >>> Index("entry_by_user", kind="entry",
+    ...       fields={"user_id": "int", "published": "datetime"}, shard_on="user_id")
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import ConfigurationError, InvalidName
+from .ids import check_name
+from .tables import FIELD_TYPES
+
+RESERVED = ("entity_id", "version")
+MAX_ROWS = 1000  # per entity; a larger product of list fields is left out of the index
+MAX_LENGTH = 255
+
+
+class WrongType(ValueError):
+    """A body value that the index field's type cannot hold; the entity is left out."""
+
+
+class Index:
+    """An immutable index definition; equal when the definitions are equal."""
+
+    __slots__ = ("name", "kind", "fields", "shard_on", "where")
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        kind: str,
+        fields: Mapping[str, str],
+        shard_on: str | None = None,
+        where: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.name = check_name(name, "index name")
+        self.kind = check_name(kind, "kind")
+        self.fields = dict(_check_fields(fields))
+        if shard_on is not None and shard_on not in self.fields:
+            raise ConfigurationError(f"shard_on {shard_on!r} is not a field of index {name!r}")
+        self.shard_on = shard_on
+        self.where = dict(_check_where(where or {}))
+
+    # -- identity ------------------------------------------------------------------------------
+
+    def definition(self) -> str:
+        """The JSON stored in the registry; equal definitions mean the same index."""
+        return json.dumps(
+            {
+                "name": self.name,
+                "kind": self.kind,
+                "fields": list(self.fields.items()),
+                "shard_on": self.shard_on,
+                "where": sorted(self.where.items()),
+            },
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_definition(cls, text: str) -> Index:
+        data = json.loads(text)
+        return cls(
+            data["name"],
+            kind=data["kind"],
+            fields=dict(data["fields"]),
+            shard_on=data["shard_on"],
+            where=dict(data["where"]),
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Index) and self.definition() == other.definition()
+
+    def __hash__(self) -> int:
+        return hash(self.definition())
+
+    def __repr__(self) -> str:
+        extra = f", shard_on={self.shard_on!r}" if self.shard_on else ""
+        extra += f", where={self.where!r}" if self.where else ""
+        return f"Index({self.name!r}, kind={self.kind!r}, fields={self.fields!r}{extra})"
+
+    # -- rows ----------------------------------------------------------------------------------
+
+    def covers(self, body: Mapping[str, Any]) -> bool:
+        """Whether a partial index's ``where`` holds for this body."""
+        return all(_equal(body.get(k), v) for k, v in self.where.items())
+
+    def rows(self, body: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """The index rows (field values in key order) this body should have.
+
+        Raises WrongType when a value does not fit its field's type: that entity is left out.
+        """
+        if not self.covers(body):
+            return []
+        choices = [self._values(field, kind, body.get(field)) for field, kind in self.fields.items()]
+        count = 1
+        for values in choices:
+            count *= len(values)
+        if count > MAX_ROWS:
+            raise WrongType(f"{count} rows for one entity in index {self.name!r}")
+        return list(dict.fromkeys(itertools.product(*choices)))
+
+    def _values(self, field: str, kind: str, value: Any) -> list[Any]:
+        if isinstance(value, list):
+            return [normalize(kind, v, field) for v in value] or [None]
+        return [normalize(kind, value, field)]
+
+
+def normalize(kind: str, value: Any, field: str = "?") -> Any:
+    """The value as the index column holds it; None stays None (NULL)."""
+    if value is None:
+        return None
+    try:
+        return _NORMALIZERS[kind](value)
+    except (TypeError, ValueError) as exc:
+        raise WrongType(f"field {field!r}: {type(value).__name__} does not fit {kind}") from exc
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(value)
+    if not -(2**63) <= value < 2**63:
+        raise ValueError(value)
+    return value
+
+
+def _float(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(value)
+    return float(value)
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str) or len(value) > MAX_LENGTH:
+        raise TypeError(value)
+    return value
+
+
+def _bytes(value: Any) -> bytes:
+    if not isinstance(value, (bytes, bytearray)) or len(value) > MAX_LENGTH:
+        raise TypeError(value)
+    return bytes(value)
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(value)
+    return value
+
+
+def _datetime(value: Any) -> dt.datetime:
+    if not isinstance(value, dt.datetime):
+        raise TypeError(value)
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return value
+
+
+def _uuid(value: Any) -> bytes:
+    if isinstance(value, str):
+        value = uuid.UUID(value)
+    if not isinstance(value, uuid.UUID):
+        raise TypeError(value)
+    return value.bytes
+
+
+_NORMALIZERS = {
+    "int": _int,
+    "float": _float,
+    "str": _str,
+    "bytes": _bytes,
+    "bool": _bool,
+    "datetime": _datetime,
+    "uuid": _uuid,
+}
+
+
+def _equal(a: Any, b: Any) -> bool:
+    if isinstance(a, list):
+        return any(_equal(x, b) for x in a)
+    if isinstance(a, bool) != isinstance(b, bool):
+        return False  # True == 1 in Python, but not in a where clause
+    return bool(a == b)
+
+
+def _check_fields(fields: Mapping[str, str]) -> list[tuple[str, str]]:
+    if not fields:
+        raise ConfigurationError("an index needs at least one field")
+    for field, kind in fields.items():
+        check_name(field, "field name")
+        if field in RESERVED:
+            raise InvalidName(f"{field!r} is reserved in index tables")
+        if kind not in FIELD_TYPES:
+            raise ConfigurationError(f"field {field!r}: unknown type {kind!r}; use one of {FIELD_TYPES}")
+    return list(fields.items())
+
+
+def _check_where(where: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    for field, value in where.items():
+        check_name(field, "field name")
+        if not isinstance(value, (str, int, float, bool)) and value is not None:
+            raise ConfigurationError(f"where {field!r}: only str, int, float, bool or None values")
+    return list(where.items())

@@ -1,0 +1,161 @@
+"""IndexWriter: the one place that computes entities' index rows and writes them.
+
+The sync write path, the indexer worker, the backfill and the cleaner's repair all call
+:meth:`IndexWriter.apply_in`; they differ only in how they pick the entities and the transaction.
+
+Version safety comes from locking, not from comparing versions after the fact: the entities are
+read ``FOR SHARE`` in the caller's transaction and stay locked until their index rows are
+committed (rows on other shards commit first), so a writer cannot make a newer version visible
+while an older one is being indexed, and whoever indexes the newer version reads it after this
+commit. SQLite's single write lock gives the same order. The ``version`` column of index rows
+records which version the rows came from, for ``verify`` and for diagnosis.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import uuid
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from . import dialect
+from .index import Index, WrongType
+from .tables import entities
+
+if TYPE_CHECKING:
+    from .store import Store
+
+logger = logging.getLogger(__name__)
+
+_select_state = sa.select(entities.c.id, entities.c.kind, entities.c.version, entities.c.body)
+
+
+@dataclasses.dataclass(frozen=True)
+class State:
+    """What an entity says now: its kind, version and body (None once deleted)."""
+
+    kind: str
+    version: int
+    body: dict[str, Any] | None
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What one apply did: entities seen, index rows written, entities left out (wrong type)."""
+
+    entities: int = 0
+    rows: int = 0
+    skipped: int = 0
+
+
+class IndexWriter:
+    """Computes and writes index rows for the store's indexes."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.shards = store.shards
+        self.registry = store.registry
+
+    def apply_in(
+        self,
+        conn: Connection,
+        entity_ids: Iterable[bytes],
+        *,
+        shard: int | None = None,
+        kinds: Iterable[str] = (),
+        indexes: list[Index] | None = None,
+    ) -> Outcome:
+        """Replace the index rows of these entities, which live on ``conn``'s shard.
+
+        ``kinds`` adds kinds the entities had before (an id may change kind after a delete);
+        ``indexes`` limits the work to those indexes (a backfill), else every live one.
+        """
+        ids = sorted(set(entity_ids))  # one lock order for every worker: fewer deadlocks
+        if shard is None:
+            shard = self.shards.shard_for_id(ids[0]) if ids else 0
+        states = self.read(conn, ids)
+        if indexes is None:
+            wanted = set(kinds) | {s.kind for s in states.values()}
+            indexes = self.registry.live(wanted, conn if shard == 0 else None)
+        outcome = Outcome(entities=len(ids))
+        with _Remote(self.shards.engines) as remote:
+            for index in indexes:
+                self._replace(conn, shard, index, ids, states, outcome, remote)
+        return outcome
+
+    def read(self, conn: Connection, ids: list[bytes]) -> dict[bytes, State]:
+        """The entities' current states, locked against writers until ``conn`` commits."""
+        if not ids:
+            return {}
+        stmt = dialect.for_share(_select_state.where(entities.c.id.in_(ids)), conn)
+        decode = self.store.codec.decode
+        return {
+            bytes(row[0]): State(row[1], row[2], None if row[3] is None else decode(row[3]))
+            for row in conn.execute(stmt)
+        }
+
+    def rows_for(self, index: Index, entity_id: bytes, state: State | None) -> list[dict[str, Any]]:
+        """The rows ``index`` should hold for this entity; raises WrongType to leave it out."""
+        if state is None or state.body is None or state.kind != index.kind:
+            return []
+        base = {"entity_id": entity_id, "version": state.version}
+        return [dict(zip(index.fields, values), **base) for values in index.rows(state.body)]
+
+    def target(self, index: Index, row: dict[str, Any], home: int) -> int:
+        """The shard an index row lives on: its shard_on value's, else its entity's."""
+        return home if index.shard_on is None else self.shards.shard_for_value(row[index.shard_on])
+
+    def _replace(
+        self,
+        conn: Connection,
+        shard: int,
+        index: Index,
+        ids: list[bytes],
+        states: dict[bytes, State],
+        outcome: Outcome,
+        remote: _Remote,
+    ) -> None:
+        by_shard: dict[int, list[dict[str, Any]]] = {}
+        for entity_id in ids:
+            for row in self._safe_rows(index, entity_id, states.get(entity_id), outcome):
+                by_shard.setdefault(self.target(index, row, shard), []).append(row)
+        # Rows of a shard_on index may sit on any shard (the value may have moved): clear all.
+        targets = range(len(self.shards)) if index.shard_on else [shard]
+        table = self.registry.table(index)
+        for target in targets:
+            on = conn if target == shard else remote.begin(target)
+            on.execute(table.delete().where(table.c.entity_id.in_(ids)))
+            if by_shard.get(target):
+                on.execute(table.insert(), by_shard[target])
+                outcome.rows += len(by_shard[target])
+
+    def _safe_rows(
+        self, index: Index, entity_id: bytes, state: State | None, outcome: Outcome
+    ) -> list[dict[str, Any]]:
+        try:
+            return self.rows_for(index, entity_id, state)
+        except WrongType as exc:
+            outcome.skipped += 1
+            logger.warning(
+                "entity %s left out of index %s: %s", uuid.UUID(bytes=entity_id), index.name, exc
+            )
+            return []
+
+
+class _Remote(contextlib.ExitStack):
+    """Transactions on other shards, opened on first use and committed before the caller's."""
+
+    def __init__(self, engines: list[Any]) -> None:
+        super().__init__()
+        self.engines = engines
+        self.conns: dict[int, Connection] = {}
+
+    def begin(self, shard: int) -> Connection:
+        if shard not in self.conns:
+            self.conns[shard] = self.enter_context(self.engines[shard].begin())
+        return self.conns[shard]

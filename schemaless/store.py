@@ -1,0 +1,302 @@
+"""Store: put, get and delete entities, each write with its change-log row in one transaction.
+
+The write path is deliberately short: validate and encode the body (every error is raised before
+any SQL is sent), then one transaction on the entity's shard that writes the entity and appends
+one ``entity_changes`` row. The indexer daemons turn those rows into index rows later; with
+``indexing="sync"`` the index rows are written in the same transaction instead.
+
+    >>> store = schemaless.connect()
+    >>> store.migrate()
+    >>> e = store.put("entry", {"user_id": 7, "title": "hi"})
+    >>> store.get(e.id)["title"]
+    'hi'
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from . import dialect, ids
+from .codec import Codec
+from .entity import Entity
+from .errors import Conflict, ConfigurationError, EntityTooLarge, NotFound, ShardUnavailable
+from .shards import ShardMap
+from .tables import entities, entity_changes
+
+if TYPE_CHECKING:
+    from .index import Index
+    from .query import Query
+    from .registry import Registry
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_ENTITY_SIZE = 4 * 1024 * 1024
+_PACKET_OVERHEAD = 1024  # the INSERT statement around the blob
+
+_select_entities = sa.select(entities.c.id, entities.c.kind, entities.c.version, entities.c.body)
+_select_current = sa.select(entities.c.kind, entities.c.version, entities.c.body.is_(None))
+
+
+class Store:
+    """A set of shards holding entities, their change log and their indexes."""
+
+    def __init__(
+        self,
+        shards: ShardMap,
+        *,
+        codec: Codec | None = None,
+        indexing: str = "async",
+        max_entity_size: int = DEFAULT_MAX_ENTITY_SIZE,
+    ) -> None:
+        if indexing not in ("async", "sync"):
+            raise ConfigurationError(f"indexing must be 'async' or 'sync', not {indexing!r}")
+        self.shards = shards
+        self.codec = codec or Codec()
+        self.indexing = indexing
+        self.max_entity_size = max_entity_size
+        self._limit: int | None = None
+        self._registry: Registry | None = None
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def put(
+        self,
+        kind: str,
+        body: Mapping[str, Any],
+        *,
+        id: ids.IdLike | None = None,
+        expect_version: int | None = None,
+    ) -> Entity:
+        """Store ``body`` as an entity of ``kind``: a new one, or a new version of ``id``.
+
+        With ``expect_version`` the write is a compare-and-set: it raises :class:`Conflict`
+        unless the entity is at that version now (0 means "must not exist yet").
+        """
+        ids.check_name(kind, "kind")
+        entity_id = ids.new_id() if id is None else ids.to_uuid(id)
+        blob = self._encode(body)
+        with self._begin(self.shards.for_id(entity_id.bytes)) as conn:
+            if id is None:
+                version = 1
+                self._insert(conn, [(entity_id.bytes, kind, blob)])
+            else:
+                version = self._upsert(conn, entity_id.bytes, kind, blob, expect_version)
+            self._after_write(conn, [(entity_id.bytes, kind, version)])
+        return Entity(entity_id, kind, version, self.codec.decode(blob))
+
+    def put_many(self, kind: str, bodies: Iterable[Mapping[str, Any]]) -> list[Entity]:
+        """Store many new entities of ``kind``, in one transaction per shard."""
+        ids.check_name(kind, "kind")
+        rows = [(ids.new_id().bytes, kind, self._encode(body)) for body in bodies]
+        for shard, group in self.shards.group_by_id(rows, key=lambda row: row[0]).items():
+            with self._begin(self.shards.engines[shard]) as conn:
+                self._insert(conn, group)
+                self._after_write(conn, [(row[0], kind, 1) for row in group])
+        return [Entity(uuid.UUID(bytes=i), k, 1, self.codec.decode(b)) for i, k, b in rows]
+
+    def delete(self, id: ids.IdLike, *, expect_version: int | None = None) -> bool:
+        """Delete an entity; False when there was none. Its version keeps counting."""
+        entity_id = ids.to_bytes(id)
+        with self._begin(self.shards.for_id(entity_id)) as conn:
+            current = self._lock(conn, entity_id)
+            if expect_version is not None and _live_version(current) != expect_version:
+                raise Conflict(f"entity {uuid.UUID(bytes=entity_id)} is not at {expect_version}")
+            if current is None or current[2]:
+                return False
+            kind, version = current[0], current[1] + 1
+            conn.execute(
+                entities.update().where(entities.c.id == entity_id),
+                {"version": version, "body": None, "updated": dialect.utcnow()},
+            )
+            self._after_write(conn, [(entity_id, kind, version)])
+        return True
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def get(self, id: ids.IdLike) -> Entity:
+        """The entity with that id; raises :class:`NotFound` (a KeyError) when there is none."""
+        entity_id = ids.to_bytes(id)
+        found = self._fetch(self.shards.shard_for_id(entity_id), [entity_id])
+        if not found:
+            raise NotFound(f"no entity with id {uuid.UUID(bytes=entity_id)}")
+        return found[0]
+
+    def get_many(self, ids_: Iterable[ids.IdLike]) -> dict[uuid.UUID, Entity]:
+        """The entities with those ids, keyed by id; missing ids are absent."""
+        wanted = list(dict.fromkeys(ids.to_bytes(i) for i in ids_))
+        found: dict[uuid.UUID, Entity] = {}
+        for shard, group in self.shards.group_by_id(wanted, key=lambda i: i).items():
+            found.update((e.id, e) for e in self._fetch(shard, group))
+        return found
+
+    # -- schema, indexes, queries -------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Bring every shard's fixed tables to the latest schema (alembic upgrade head)."""
+        from .migration import upgrade
+
+        for engine in self.shards:
+            upgrade(engine)
+
+    @property
+    def registry(self) -> Registry:
+        if self._registry is None:
+            from .registry import Registry
+
+            self._registry = Registry(self.shards)
+        return self._registry
+
+    def add_index(self, index: Index) -> str:
+        """Create the index's table and register it; returns its state (building or ready)."""
+        return self.registry.add(index)
+
+    def drop_index(self, name: str) -> None:
+        """Retire the index, stop maintaining it, and drop its table."""
+        self.registry.drop(name)
+
+    def indexes(self) -> list[tuple[Index, str]]:
+        """Every registered index that is not retired, with its state."""
+        return [(i.index, i.state) for i in self.registry.entries()]
+
+    def query(self, kind: str) -> Query:
+        """A lazy query over entities of ``kind``; see :class:`schemaless.query.Query`."""
+        from .query import Query
+
+        return Query(self, ids.check_name(kind, "kind"))
+
+    def wait_for_indexes(self, timeout: float = 5.0) -> bool:
+        """Wait until the change log is drained; False when ``timeout`` seconds pass first."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.pending_changes() == 0:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+
+    def pending_changes(self) -> int:
+        """How many change rows wait for the indexer, over all shards."""
+        count = sa.select(sa.func.count()).select_from(entity_changes)
+        total = 0
+        for engine in self.shards:
+            with self._read(engine) as conn:
+                total += conn.execute(count).scalar_one()
+        return total
+
+    def close(self) -> None:
+        self.shards.dispose()
+
+    # -- the SQL one level down ---------------------------------------------------------------
+
+    def _encode(self, body: Mapping[str, Any]) -> bytes:
+        blob = self.codec.encode(body)
+        if len(blob) > self._size_limit():
+            raise EntityTooLarge(
+                f"encoded body is {len(blob)} bytes, over the limit of {self._size_limit()}"
+            )
+        return blob
+
+    def _size_limit(self) -> int:
+        if self._limit is None:
+            limit = self.max_entity_size
+            for engine in self.shards:
+                with self._read(engine) as conn:
+                    packet = dialect.max_packet(conn)
+                if packet is not None:
+                    limit = min(limit, packet - _PACKET_OVERHEAD)
+            self._limit = limit
+        return self._limit
+
+    def _insert(self, conn: Connection, rows: list[tuple[bytes, str, bytes]]) -> None:
+        now = dialect.utcnow()
+        conn.execute(
+            entities.insert(),
+            [{"id": i, "kind": k, "version": 1, "updated": now, "body": b} for i, k, b in rows],
+        )
+
+    def _upsert(
+        self, conn: Connection, entity_id: bytes, kind: str, blob: bytes, expect: int | None
+    ) -> int:
+        current = self._lock(conn, entity_id)
+        if expect is not None and _live_version(current) != expect:
+            raise Conflict(f"entity {uuid.UUID(bytes=entity_id)} is not at version {expect}")
+        if current is None:
+            self._insert(conn, [(entity_id, kind, blob)])
+            return 1
+        if current[0] != kind and not current[2]:
+            raise Conflict(f"entity {uuid.UUID(bytes=entity_id)} is a {current[0]!r}, not {kind!r}")
+        version = current[1] + 1
+        conn.execute(
+            entities.update().where(entities.c.id == entity_id),
+            {"kind": kind, "version": version, "body": blob, "updated": dialect.utcnow()},
+        )
+        return version
+
+    def _lock(self, conn: Connection, entity_id: bytes) -> Any:
+        """The entity's (kind, version, is_deleted), locked for this transaction; or None."""
+        stmt = _select_current.where(entities.c.id == entity_id).with_for_update()
+        return conn.execute(stmt).first()
+
+    def _after_write(self, conn: Connection, changes: list[tuple[bytes, str, int]]) -> None:
+        """Log the changes for the indexer, or with sync indexing apply them right here."""
+        if self.indexing == "sync":
+            from .index_writer import IndexWriter
+
+            IndexWriter(self).apply_in(conn, [c[0] for c in changes])
+            return
+        now = dialect.utcnow()
+        conn.execute(
+            entity_changes.insert(),
+            [{"entity_id": i, "kind": k, "version": v, "created": now} for i, k, v in changes],
+        )
+
+    def _fetch(self, shard: int, id_list: list[bytes]) -> list[Entity]:
+        stmt = _select_entities.where(entities.c.id.in_(id_list), entities.c.body.is_not(None))
+        with self._read(self.shards.engines[shard]) as conn:
+            rows = conn.execute(stmt).all()
+        return [self._entity(row) for row in rows]
+
+    def _entity(self, row: Any) -> Entity:
+        return Entity(uuid.UUID(bytes=bytes(row[0])), row[1], row[2], self.codec.decode(row[3]))
+
+    def _begin(self, engine: Engine) -> Any:
+        return _guard(engine, engine.begin)
+
+    def _read(self, engine: Engine) -> Any:
+        return _guard(engine, lambda: dialect.read(engine))
+
+
+def _live_version(current: Any) -> int:
+    """The version a compare-and-set compares with: 0 for a missing or deleted entity."""
+    return 0 if current is None or current[2] else int(current[1])
+
+
+class _guard:
+    """Open a connection or transaction, turning an unreachable server into ShardUnavailable."""
+
+    def __init__(self, engine: Engine, opener: Any) -> None:
+        self.engine, self.opener, self.ctx = engine, opener, None
+
+    def __enter__(self) -> Connection:
+        try:
+            self.ctx = self.opener()
+            return self.ctx.__enter__()  # type: ignore[attr-defined, no-any-return]
+        except sa.exc.OperationalError as exc:
+            if exc.connection_invalidated or _is_connect_error(exc):
+                raise ShardUnavailable(f"cannot reach {self.engine.url!r}") from exc
+            raise
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        return self.ctx.__exit__(*exc_info)  # type: ignore[attr-defined]
+
+
+def _is_connect_error(exc: sa.exc.OperationalError) -> bool:
+    code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
+    return code in (2002, 2003, 2006, 2013)

@@ -1,0 +1,94 @@
+"""The fixed tables every shard holds, as SQLAlchemy Core MetaData.
+
+``entities`` keeps every body as one blob, so a new field needs no DDL. ``entity_changes`` is the
+change log (outbox) written in the same transaction as each entity write and drained by the
+indexer. ``schemaless_indexes`` is the registry of secondary indexes. The alembic migrations in
+``migrations/`` create exactly these; a test compares the two.
+
+Index tables are not fixed: :func:`index_table` builds the ``index_<name>`` table of one index.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from . import dialect
+
+metadata = sa.MetaData()
+
+_mysql = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mariadb_engine": "InnoDB"}
+
+entities = sa.Table(
+    "entities",
+    metadata,
+    sa.Column("added_id", dialect.bigint(), primary_key=True, autoincrement=True),
+    sa.Column("id", dialect.binary16(), nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("version", sa.BigInteger(), nullable=False),
+    sa.Column("updated", dialect.timestamp(), nullable=False),
+    # NULL marks a deleted entity: the row keeps its version, so a later put of the same id
+    # goes on counting instead of starting again at 1.
+    sa.Column("body", dialect.blob(), nullable=True),
+    sa.Index("uq_entities_id", "id", unique=True),
+    sa.Index("ix_entities_updated", "updated"),
+    sa.Index("ix_entities_kind_added", "kind", "added_id"),
+    **_mysql,
+)
+
+entity_changes = sa.Table(
+    "entity_changes",
+    metadata,
+    sa.Column("seq", dialect.bigint(), primary_key=True, autoincrement=True),
+    sa.Column("entity_id", dialect.binary16(), nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("version", sa.BigInteger(), nullable=False),
+    sa.Column("created", dialect.timestamp(), nullable=False),
+    sa.Index("ix_entity_changes_entity", "entity_id"),
+    **_mysql,
+)
+
+indexes = sa.Table(
+    "schemaless_indexes",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("definition", sa.Text(), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("created", dialect.timestamp(), nullable=False),
+    sa.Column("updated", dialect.timestamp(), nullable=False),
+    sa.Column("backfill_position", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("backfill_done", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("backfill_total", sa.BigInteger(), nullable=False, server_default="0"),
+    **_mysql,
+)
+
+_FIELD_TYPES: dict[str, sa.types.TypeEngine[object]] = {
+    "int": sa.BigInteger(),
+    "float": sa.Double(),
+    "str": dialect.text(255),
+    "bytes": sa.LargeBinary(255).with_variant(sa.dialects.mysql.VARBINARY(255), *dialect.MYSQL),
+    "bool": sa.Boolean(create_constraint=False),
+    "datetime": sa.DateTime().with_variant(sa.dialects.mysql.DATETIME(fsp=6), *dialect.MYSQL),
+    "uuid": dialect.binary16(),
+}
+
+FIELD_TYPES = tuple(_FIELD_TYPES)
+
+
+def index_table(name: str, fields: dict[str, str], metadata: sa.MetaData | None = None) -> sa.Table:
+    """The ``index_<name>`` table: one nullable column per field, then entity_id and version.
+
+    The query key leads with the fields in order; a second key on entity_id serves the
+    replace-by-entity done on every indexer apply. Fields may hold NULL, so no primary key.
+    """
+    columns = [sa.Column(field, _FIELD_TYPES[kind], nullable=True) for field, kind in fields.items()]
+    return sa.Table(
+        f"index_{name}",
+        metadata if metadata is not None else sa.MetaData(),
+        *columns,
+        sa.Column("entity_id", dialect.binary16(), nullable=False),
+        sa.Column("version", sa.BigInteger(), nullable=False),
+        sa.Index(f"ix_{name}_query", *fields, "entity_id"),
+        sa.Index(f"ix_{name}_entity", "entity_id"),
+        **_mysql,
+    )

@@ -1,0 +1,267 @@
+"""A private, throw-away MySQL-family server for tests and benchmarks.
+
+schemaless is tested against a real server, never a mock (DESIGN section 6), and a test suite
+must not depend on a server someone set up by hand, nor touch the data in one. `MySQLServer`
+starts a `mariadbd` (or MySQL 8 `mysqld`) of its own: a fresh data directory in a temporary
+directory, a free port on 127.0.0.1, no option files read, a root account that connects over
+TCP with no password, and durability relaxed for speed unless asked. It starts in about a
+second and leaves nothing behind when stopped.
+
+    from schemaless.testing import MySQLServer
+
+    with MySQLServer() as server:
+        url = server.create_database("app")   # mysql+mysqldb://root@127.0.0.1:PORT/app?...
+        store = schemaless.connect(url)
+
+`kill()` ends the server with SIGKILL and keeps its data, so that a fault test can `start()` it
+again on the same port and watch InnoDB recover. `create_database()` and `drop_database()` also
+exist as functions taking a server URL, for a server you run yourself.
+
+Only the standard library is imported here; the drivers are imported when first needed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+__all__ = ["MySQLServer", "create_database", "drop_database"]
+
+_SEARCH_PATH = os.pathsep.join(
+    [os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin", "/usr/bin"]
+)
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,47}")
+
+
+class MySQLServer:
+    """A MariaDB or MySQL server of our own, on a free port of 127.0.0.1.
+
+    `durable=False` (the default) flushes InnoDB's log once a second instead of at every
+    commit (`innodb_flush_log_at_trx_commit=2`): a crash of the server process still loses
+    nothing, only a crash of the machine would. Pass `durable=True` to measure real commits.
+    """
+
+    def __init__(self, *, durable: bool = False, startup_timeout: float = 60.0) -> None:
+        self.durable = durable
+        self.startup_timeout = startup_timeout
+        self.port = 0
+        self._dir: Path | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """The SQLAlchemy URL of the server, naming no database."""
+        return f"mysql+mysqldb://root@127.0.0.1:{self.port}/"
+
+    def __enter__(self) -> MySQLServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> MySQLServer:
+        """Start the server and return once it accepts connections.
+
+        The first start creates the data directory; a start after `kill()` reuses it and the
+        port, so URLs handed out before stay valid.
+        """
+        if self._process is not None and self._process.poll() is None:
+            return self
+        binary = _find_server()
+        try:
+            if self._dir is None:
+                self._dir = Path(tempfile.mkdtemp(prefix="schemaless-mysql-"))
+                _initialize(binary, self._dir, self._options())
+                self.port = _free_port()
+            self._launch(binary)
+            self._wait_until_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Shut the server down cleanly (SIGTERM, then SIGKILL) and delete its files."""
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+            self._process = None
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+    def kill(self) -> None:
+        """End the server with SIGKILL, as a crash would, keeping its data for `start()`."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGKILL)
+            self._process.wait()
+            self._process = None
+
+    def create_database(self, name: str) -> str:
+        """Create an empty utf8mb4 database and return its URL."""
+        return create_database(self.url, name)
+
+    def drop_database(self, name: str) -> None:
+        """Drop a database if it exists."""
+        drop_database(self.url, name)
+
+    def _options(self) -> list[str]:
+        """The server options shared by initialization and every start."""
+        assert self._dir is not None
+        options = [
+            f"--datadir={self._dir / 'data'}",
+            f"--secure-file-priv={self._dir}",
+            "--innodb-buffer-pool-size=128M",
+            "--innodb-log-file-size=48M",
+            "--character-set-server=utf8mb4",
+        ]
+        # mariadbd and mysqld refuse to run as root unless told to.
+        return [*options, "--user=root"] if os.geteuid() == 0 else options
+
+    def _launch(self, binary: str) -> None:
+        assert self._dir is not None
+        flush = 1 if self.durable else 2
+        command = [
+            binary,
+            "--no-defaults",  # must come first: never read /etc/mysql
+            *self._options(),
+            "--bind-address=127.0.0.1",
+            f"--port={self.port}",
+            "--skip-networking=0",
+            f"--socket={self._dir / 'mysqld.sock'}",
+            f"--pid-file={self._dir / 'mysqld.pid'}",
+            "--skip-log-bin",
+            f"--innodb-flush-log-at-trx-commit={flush}",
+            "--max-connections=500",
+        ]
+        if not _is_mariadb(binary):
+            command.append("--mysqlx=OFF")  # else every MySQL 8 server wants port 33060
+        with open(self._dir / "error.log", "ab") as log:
+            self._process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def _wait_until_ready(self) -> None:
+        import MySQLdb
+
+        assert self._process is not None and self._dir is not None
+        deadline = time.monotonic() + self.startup_timeout
+        while True:
+            try:
+                MySQLdb.connect(host="127.0.0.1", port=self.port, user="root").close()
+                return
+            except MySQLdb.OperationalError as exc:
+                error = exc
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the MySQL server on port {self.port} did not start ({error}); "
+                    f"its log ends with:\n{_tail(self._dir / 'error.log')}"
+                )
+            time.sleep(0.05)
+
+
+def create_database(server_url: str, name: str) -> str:
+    """Create an empty utf8mb4 database on the server at `server_url`; return its URL."""
+    from sqlalchemy.engine import make_url
+
+    _execute(server_url, f"CREATE DATABASE `{_checked(name)}` CHARACTER SET utf8mb4")
+    url = make_url(server_url).set(database=name)
+    if "charset" not in url.query:
+        url = url.update_query_dict({"charset": "utf8mb4"})
+    return url.render_as_string(hide_password=False)
+
+
+def drop_database(server_url: str, name: str) -> None:
+    """Drop the database `name` on the server at `server_url`, if it exists."""
+    drop = f"DROP DATABASE IF EXISTS `{_checked(name)}`"
+    # A connection left inside a transaction would otherwise make the DROP wait for a day.
+    _execute(server_url, "SET SESSION lock_wait_timeout = 30", drop)
+
+
+def _execute(server_url: str, *statements: str) -> None:
+    import MySQLdb
+    from sqlalchemy.engine import make_url
+
+    url = make_url(server_url)
+    connection = MySQLdb.connect(
+        host=url.host or "127.0.0.1",
+        port=url.port or 3306,
+        user=url.username or "root",
+        password=url.password or "",
+    )
+    try:
+        for sql in statements:
+            connection.cursor().execute(sql)
+    finally:
+        connection.close()
+
+
+def _checked(name: str) -> str:
+    if not _NAME.fullmatch(name):
+        raise ValueError(f"invalid database name {name!r}")
+    return name
+
+
+def _find_server() -> str:
+    for name in ("mariadbd", "mysqld"):
+        path = shutil.which(name, path=_SEARCH_PATH)
+        if path:
+            return path
+    raise RuntimeError(
+        "no MySQL-family server found (mariadbd or mysqld): install mariadb-server "
+        "(Debian: apt-get install mariadb-server)"
+    )
+
+
+def _is_mariadb(binary: str) -> bool:
+    version = subprocess.run([binary, "--version"], capture_output=True, text=True, check=True)
+    return "mariadb" in version.stdout.lower()
+
+
+def _initialize(binary: str, directory: Path, options: list[str]) -> None:
+    """Create the system tables, with a root that logs in over TCP with no password."""
+    if _is_mariadb(binary):
+        install = shutil.which("mariadb-install-db", path=_SEARCH_PATH) or shutil.which(
+            "mysql_install_db", path=_SEARCH_PATH
+        )
+        if install is None:
+            raise RuntimeError("mariadb-install-db not found: install mariadb-server")
+        # MariaDB's default root authenticates by unix socket only; "normal" gives
+        # root@localhost and root@127.0.0.1 an empty password instead.
+        command = [install, "--no-defaults", *options, "--skip-test-db"]
+        command.append("--auth-root-authentication-method=normal")
+    else:
+        command = [binary, "--no-defaults", *options, "--initialize-insecure"]
+    done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    if done.returncode != 0:
+        output = (done.stdout + done.stderr).strip().splitlines()[-20:]
+        raise RuntimeError("initializing the MySQL data directory failed:\n" + "\n".join(output))
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

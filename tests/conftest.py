@@ -1,0 +1,73 @@
+"""Fixtures shared by every test: fresh, empty databases on SQLite and on a real MySQL server.
+
+The MySQL server is the one named by `SCHEMALESS_TEST_MYSQL_URL` (fixtures create and drop
+their own databases on it), else a private `mariadbd` started once per session by
+`schemaless.testing.MySQLServer`. Where no server can be started the MySQL tests are skipped,
+except under CI, where they must never be skipped silently.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from schemaless.testing import MySQLServer, create_database, drop_database
+
+
+@pytest.fixture(scope="session")
+def mysql_server() -> Iterator[str]:
+    """The URL of a MySQL-family server (no database named), for the whole session."""
+    url = os.environ.get("SCHEMALESS_TEST_MYSQL_URL")
+    if url:
+        yield url
+        return
+    server = MySQLServer()
+    try:
+        server.start()
+    except RuntimeError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"cannot start a MySQL server, and CI must not skip: {exc}")
+        pytest.skip(f"cannot start a MySQL server: {exc}")
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def mysql_url(mysql_server: str) -> Iterator[str]:
+    """The URL of a fresh, empty MySQL database, dropped after the test."""
+    name = f"t_{secrets.token_hex(8)}"
+    url = create_database(mysql_server, name)
+    try:
+        yield url
+    finally:
+        drop_database(mysql_server, name)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """The URL of a fresh SQLite file."""
+    return f"sqlite:///{tmp_path / 'schemaless.db'}"
+
+
+@pytest.fixture(params=["sqlite", "mysql"], ids=["sqlite", "mysql"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """The URL of a fresh, empty database, once per backend."""
+    # Looked up by name, so the MySQL server starts only when a MySQL test runs.
+    return str(request.getfixturevalue(f"{request.param}_url"))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs MySQL, so that `-m "not mysql"` runs the SQLite half."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("db_url") if callspec else None
+        if fixtures & {"mysql_server", "mysql_url"} or backend == "mysql":
+            item.add_marker(pytest.mark.mysql)
