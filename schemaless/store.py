@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_ENTITY_SIZE = 4 * 1024 * 1024
 _PACKET_OVERHEAD = 1024  # the INSERT statement around the blob
+_ATTEMPTS = 5
+_RETRYABLE = {1062, 1213, 1205}  # duplicate key, deadlock, lock wait timeout
 
 _select_entities = sa.select(entities.c.id, entities.c.kind, entities.c.version, entities.c.body)
 _select_current = sa.select(entities.c.kind, entities.c.version, entities.c.body.is_(None))
@@ -82,14 +84,23 @@ class Store:
         ids.check_name(kind, "kind")
         entity_id = ids.new_id() if id is None else ids.to_uuid(id)
         blob = self._encode(body)
-        with self._begin(self.shards.for_id(entity_id.bytes)) as conn:
-            if id is None:
-                version = 1
+        engine = self.shards.for_id(entity_id.bytes)
+        if id is None:
+            with self._begin(engine) as conn:
                 self._insert(conn, [(entity_id.bytes, kind, blob)])
-            else:
-                version = self._upsert(conn, entity_id.bytes, kind, blob, expect_version)
-            self._after_write(conn, [(entity_id.bytes, kind, version)])
-        return Entity(entity_id, kind, version, self.codec.decode(blob))
+                self._after_write(conn, [(entity_id.bytes, kind, 1)])
+            return Entity(entity_id, kind, 1, self.codec.decode(blob))
+        for attempt in range(_ATTEMPTS):
+            try:
+                with self._begin(engine) as conn:
+                    version = self._upsert(conn, entity_id.bytes, kind, blob, expect_version)
+                    self._after_write(conn, [(entity_id.bytes, kind, version)])
+                return Entity(entity_id, kind, version, self.codec.decode(blob))
+            except sa.exc.DBAPIError as exc:
+                # Two first puts of one id race to INSERT; the loser retries as an update.
+                if attempt + 1 == _ATTEMPTS or not _is_retryable(exc):
+                    raise
+        raise AssertionError("unreachable")
 
     def put_many(self, kind: str, bodies: Iterable[Mapping[str, Any]]) -> list[Entity]:
         """Store many new entities of ``kind``, in one transaction per shard."""
@@ -295,6 +306,13 @@ class _guard:
 
     def __exit__(self, *exc_info: Any) -> Any:
         return self.ctx.__exit__(*exc_info)  # type: ignore[attr-defined]
+
+
+def _is_retryable(exc: sa.exc.DBAPIError) -> bool:
+    if isinstance(exc, sa.exc.IntegrityError) and "UNIQUE" in str(exc.orig):
+        return True  # SQLite's unique violation
+    code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
+    return code in _RETRYABLE
 
 
 def _is_connect_error(exc: sa.exc.OperationalError) -> bool:
