@@ -4,7 +4,8 @@
     ├── NotFound (KeyError)        ├── InvalidId (ValueError)
     ├── Conflict                   ├── EncodeError / DecodeError / EntityTooLarge
     ├── InvalidName                ├── IndexRequired / IndexNotReady
-    └── ShardUnavailable           └── ConfigurationError
+    ├── InvalidQuery (ValueError)  ├── ConfigurationError
+    └── ShardUnavailable
 
 Every class takes its default message from its own docstring, so raising one bare still says
 something useful; callers pass a message naming the key or name at fault, never a whole body.
@@ -52,6 +53,10 @@ class EntityTooLarge(SchemalessError):
 
 class InvalidName(SchemalessError):
     """A kind, index or field name must match [a-z][a-z0-9_]{0,47}."""
+
+
+class InvalidQuery(SchemalessError, ValueError):
+    """A filter names an unknown lookup, or gives a value its field cannot hold."""
 
 
 class IndexRequired(SchemalessError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -53,6 +54,7 @@ class Registry:
     def __init__(self, shards: ShardMap) -> None:
         self.shards = shards
         self._tables: dict[str, sa.Table] = {}
+        self._snapshot: tuple[float, list[Entry]] | None = None
 
     def table(self, index: Index) -> sa.Table:
         """The index's table object (cached per definition)."""
@@ -70,6 +72,12 @@ class Registry:
             return [_entry(row) for row in conn.execute(stmt)]
         with read(self.shards.engines[shard]) as own:
             return [_entry(row) for row in own.execute(stmt)]
+
+    def snapshot(self, max_age: float) -> list[Entry]:
+        """The entries as read at most ``max_age`` seconds ago: planning needs no fresh read."""
+        if self._snapshot is None or time.monotonic() - self._snapshot[0] > max_age:
+            self._snapshot = (time.monotonic(), self.entries())
+        return self._snapshot[1]
 
     def get(self, name: str, shard: int = 0) -> Entry:
         for entry in self.entries(shard):
@@ -89,6 +97,7 @@ class Registry:
         Adding the same definition again changes nothing; another definition under a registered
         name raises ConfigurationError, since definitions are immutable.
         """
+        self._snapshot = None
         existing = {e.index.name: e for e in self.entries()}
         if index.name in existing:
             return self._same(existing[index.name], index)
@@ -112,6 +121,7 @@ class Registry:
                 conn.execute(indexes.delete().where(indexes.c.name == name))
 
     def set_state(self, name: str, state: str) -> None:
+        self._snapshot = None
         for engine in self.shards:
             with engine.begin() as conn:
                 conn.execute(

@@ -1,0 +1,133 @@
+"""What every benchmark under bench/ shares: its options, its server, its timing and its report.
+
+Each benchmark runs our code and its anchor (raw mysqlclient, the Django ORM) in the same run,
+on the same server, and prints one row per measurement: our rate, the anchor's, and the ratio
+(ours / anchor, so above 1 means faster than the anchor). Without ``--url`` it starts a private
+durable server (``MySQLServer(durable=True)``: every commit really reaches the disk, as in
+production) and removes it afterwards.
+
+    args = parse_args(__doc__)
+    with mysql_server(args.url) as server, database(server, "bench_store") as url:
+        ...
+        report([compare("get", "gets/s", ours_get, raw_get, rounds=5)], args.json)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+# Run as `python bench/x.py` from a checkout, measure that checkout's package, installed or not.
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
+
+from schemaless.testing import MySQLServer, create_database, drop_database  # noqa: E402
+
+
+def parse_args(description: str | None, argv: list[str] | None = None) -> argparse.Namespace:
+    """The options every benchmark takes: --url, --quick and --json PATH."""
+    parser = argparse.ArgumentParser(
+        description=(description or "").split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--url",
+        help="a MySQL server URL naming no database (mysql+mysqldb://root@127.0.0.1:3306/); "
+        "the benchmark creates and drops its own databases there. "
+        "Default: a private durable server of its own",
+    )
+    parser.add_argument("--quick", action="store_true", help="a small run, under a minute")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results here")
+    return parser.parse_args(argv)
+
+
+@contextmanager
+def mysql_server(url: str | None) -> Iterator[str]:
+    """The URL of the server to measure on: ``url``, or a private durable server started now."""
+    if url:
+        yield url
+        return
+    print("starting a private durable MariaDB/MySQL server ...", file=sys.stderr)
+    with MySQLServer(durable=True) as server:
+        yield server.url
+
+
+@contextmanager
+def database(server_url: str, name: str) -> Iterator[str]:
+    """The URL of a new, empty database ``name``, dropped again afterwards.
+
+    A database of that name that an interrupted run left behind is dropped first.
+    """
+    drop_database(server_url, name)
+    url = create_database(server_url, name)
+    try:
+        yield url
+    finally:
+        drop_database(server_url, name)
+
+
+@dataclass(frozen=True)
+class Result:
+    """One measurement: our rate and the anchor's, in ``unit`` (higher is better)."""
+
+    name: str
+    ours: float
+    anchor: float
+    unit: str
+
+    @property
+    def ratio(self) -> float:
+        return self.ours / self.anchor if self.anchor else float("nan")
+
+    def as_dict(self) -> dict[str, object]:
+        return {**asdict(self), "ratio": round(self.ratio, 3)}
+
+
+def rate(run: Callable[[], int]) -> float:
+    """Operations per second of one call of ``run``, which returns how many it performed."""
+    start = time.perf_counter()
+    ops = run()
+    return ops / (time.perf_counter() - start)
+
+
+def compare(
+    name: str, unit: str, ours: Callable[[], int], anchor: Callable[[], int], *, rounds: int
+) -> Result:
+    """Time ``ours`` and ``anchor`` alternately for ``rounds`` rounds; keep each one's median.
+
+    The order flips every round (ours first, then the anchor first), so that a drift of the
+    machine or the server (a flush, a checkpoint, a warming cache) does not favour one side.
+    """
+    ours_rates, anchor_rates = [], []
+    for n in range(rounds):
+        pairs = [(ours, ours_rates), (anchor, anchor_rates)]
+        for run, rates in pairs if n % 2 == 0 else reversed(pairs):
+            rates.append(rate(run))
+    result = Result(name, statistics.median(ours_rates), statistics.median(anchor_rates), unit)
+    print(f"  {name}: ours {_spread(ours_rates)}  anchor {_spread(anchor_rates)}", file=sys.stderr)
+    return result
+
+
+def _spread(rates: list[float]) -> str:
+    return f"{min(rates):,.0f}..{max(rates):,.0f}"
+
+
+def report(results: list[Result], json_path: Path | None = None) -> None:
+    """Print the table of results and, when asked, write them as a JSON list."""
+    rows = [("name", "ours", "anchor", "unit", "ratio")]
+    rows += [
+        (r.name, f"{r.ours:,.0f}", f"{r.anchor:,.0f}", r.unit, f"{r.ratio:.2f}") for r in results
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = [row[0].ljust(widths[0])]
+        cells += [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
+        print("  ".join(cells))
+    if json_path is not None:
+        json_path.write_text(json.dumps([r.as_dict() for r in results], indent=2) + "\n")

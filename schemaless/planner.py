@@ -1,0 +1,137 @@
+"""Planner: pick the index that serves a query, or say why none does.
+
+An index serves a query when its leading fields carry equality conditions (``exact`` or ``in``),
+the next field carries at most the one range condition and/or the order, and no condition falls
+outside its fields. A partial index serves only queries whose own conditions include its
+``where`` equalities. Among the indexes that serve, the one using the most leading equalities
+wins; a ready index beats a building one, which serves only with ``allow_partial()``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from .errors import IndexNotReady, IndexRequired, InvalidQuery
+from .index import Index, WrongType
+from .lookups import Condition, _same
+from .registry import Entry
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """How to run a query: through ``index`` (ordered by ``key`` then entity id) or not."""
+
+    index: Index | None
+    key: tuple[str, ...] = ()
+    desc: bool = False
+
+    def kind_of(self, field: str) -> str | None:
+        """The index type of a field, which decides how its values compare (None: loosely)."""
+        return self.index.fields.get(field) if self.index else None
+
+
+def parse_order(fields: Sequence[str]) -> tuple[tuple[str, ...], bool]:
+    """``("-published",)`` -> ``(("published",), True)``; one direction for all fields."""
+    names = tuple(f.lstrip("-") for f in fields)
+    directions = {f.startswith("-") for f in fields}
+    if len(directions) > 1:
+        raise InvalidQuery("order_by fields must all go the same direction")
+    return names, directions == {True}
+
+
+def choose(
+    kind: str,
+    conditions: Sequence[Condition],
+    order: Sequence[str],
+    entries: Sequence[Entry],
+    *,
+    allow_partial: bool = False,
+) -> Plan:
+    """The best plan over the registered indexes, or IndexRequired / IndexNotReady."""
+    names, desc = parse_order(order)
+    if not conditions and not names:
+        return Plan(None)
+    ranked = []
+    for entry in entries:
+        if entry.is_live and entry.index.kind == kind:
+            key = _serves(entry.index, conditions, names)
+            if key is not None:
+                ranked.append((entry.is_ready, len(entry.index.fields) - len(key), entry, key))
+    usable = [r for r in ranked if r[0] or allow_partial]
+    if usable:
+        _, _, entry, key = max(usable, key=lambda r: (r[0], r[1], -len(r[2].index.fields)))
+        _check_values(entry.index, conditions)
+        return Plan(entry.index, key, desc)
+    if ranked:
+        raise IndexNotReady(
+            f"index {ranked[0][2].index.name!r} serves this query but is still building; "
+            "wait for its backfill, or use allow_partial()"
+        )
+    raise IndexRequired(_no_index_message(kind, conditions, order, entries))
+
+
+def could_serve(kind: str, conditions: Sequence[Condition], entries: Sequence[Entry]) -> bool:
+    """Whether some index holds every field named so far (more filters may make it serve)."""
+    fields = {c.field for c in conditions}
+    return any(
+        e.index.kind == kind and fields <= set(e.index.fields) | set(e.index.where)
+        for e in entries
+        if e.is_live
+    )
+
+
+def _serves(
+    index: Index, conditions: Sequence[Condition], order: tuple[str, ...]
+) -> tuple[str, ...] | None:
+    """The index fields the results come ordered by, or None when the index cannot serve."""
+    if not _where_holds(index, conditions):
+        return None
+    fields = list(index.fields)
+    on = {c.field for c in conditions if c.field in index.fields or c.field not in index.where}
+    if not on <= set(fields) or not set(order) <= set(fields):
+        return None
+    equal = {c.field for c in conditions if c.is_equality}
+    prefix = 0
+    while prefix < len(fields) and fields[prefix] in equal:
+        prefix += 1
+    rest = fields[prefix:]
+    ranged = on - set(fields[:prefix])
+    if ranged and ranged != {rest[0]}:
+        return None
+    ordered = [f for f in order if f not in fields[:prefix]]
+    if ordered != rest[: len(ordered)]:
+        return None
+    if any(c.lookup == "in" and c.field in order for c in conditions):
+        return None  # several values of a leading field: the index does not order by it
+    return tuple(rest)
+
+
+def _where_holds(index: Index, conditions: Sequence[Condition]) -> bool:
+    exact = {c.field: c.value for c in conditions if c.lookup == "exact"}
+    return all(f in exact and _same(exact[f], v) for f, v in index.where.items())
+
+
+def _check_values(index: Index, conditions: Sequence[Condition]) -> None:
+    for condition in conditions:
+        if condition.field in index.fields:
+            try:
+                condition.normalized(index.fields[condition.field])
+            except WrongType as exc:
+                raise InvalidQuery(f"filter on {condition.field!r}: {exc}") from exc
+
+
+def _no_index_message(
+    kind: str, conditions: Sequence[Condition], order: Sequence[str], entries: Sequence[Entry]
+) -> str:
+    wanted = ", ".join(f"{c.field}__{c.lookup}" for c in conditions) or "no filter"
+    ordered = f" ordered by {', '.join(order)}" if order else ""
+    existing = ", ".join(
+        f"{e.index.name}({', '.join(e.index.fields)}) [{e.state}]"
+        for e in entries
+        if e.index.kind == kind
+    )
+    return (
+        f"no index of {kind!r} serves {wanted}{ordered}; "
+        f"indexes of {kind!r}: {existing or 'none'}; add one, or use scan()"
+    )

@@ -1,0 +1,190 @@
+"""Query: a lazy, chainable query over the entities of one kind, answered through an index.
+
+Building a query picks its index (see :mod:`schemaless.planner`); running it reads entity ids
+from that index's table (one shard when ``shard_on`` is pinned by equality, else every shard,
+merged in order with the limit pushed down), fetches the entities, and re-checks every condition
+against each body, so a stale index row costs a read but never gives a wrong answer.
+
+    >>> q = store.query("entry").filter(user_id=7).order_by("-published")
+    >>> page = q[:10]                      # a Query; runs when iterated
+    >>> more = q.after(page[9])[:10]       # keyset pagination
+    >>> store.query("entry").scan().filter(title="hi")   # the explicit full scan
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .entity import Entity
+from .errors import InvalidQuery
+from .lookups import Condition
+from .planner import Plan, choose, could_serve, parse_order
+from .reader import Reader
+
+if TYPE_CHECKING:
+    from .registry import Entry
+    from .store import Store
+
+_ENTRIES_TTL = 1.0  # seconds a store trusts its cached registry when planning
+
+
+@dataclasses.dataclass(frozen=True)
+class _Spec:
+    conditions: tuple[Condition, ...] = ()
+    order: tuple[str, ...] = ()
+    scan: bool = False
+    partial: bool = False
+    offset: int = 0
+    limit: int | None = None
+    after: tuple[Any, ...] | None = None
+
+
+class Query:
+    """Entities of one kind matching every condition, in index order."""
+
+    def __init__(
+        self, store: Store, kind: str, spec: _Spec | None = None, keys: dict[Any, Any] | None = None
+    ) -> None:
+        self.store = store
+        self.kind = kind
+        self._spec = spec or _Spec()
+        self._result: list[Entity] | None = None
+        # Keys of the entities returned, shared by clones, so page.after(page[-1]) resumes.
+        self._keys: dict[Any, tuple[Any, ...]] = {} if keys is None else keys
+
+    # -- building (each returns a new Query) ----------------------------------------------------
+
+    def filter(self, **lookups: Any) -> Query:
+        """Add conditions: ``field=value`` or ``field__lookup=value``; all must hold."""
+        added = tuple(Condition.parse(key, value) for key, value in lookups.items())
+        return self._clone(conditions=self._spec.conditions + added)._checked()
+
+    def order_by(self, *fields: str) -> Query:
+        """Order by index fields, ``-field`` for descending; replaces any earlier order."""
+        parse_order(fields)
+        return self._clone(order=tuple(fields))._checked()
+
+    def scan(self) -> Query:
+        """Answer by reading every entity of the kind: the explicit escape hatch."""
+        return self._clone(scan=True)
+
+    def allow_partial(self) -> Query:
+        """Accept a building index, whose answers miss entities not yet backfilled."""
+        return self._clone(partial=True)
+
+    def limit(self, count: int) -> Query:
+        return self[:count]
+
+    def after(self, cursor: Entity | str) -> Query:
+        """The results that come after ``cursor`` (an entity of an earlier page, or a token)."""
+        if isinstance(cursor, Entity):
+            cursor = self.cursor(cursor)
+        return self._clone(after=self._decode_cursor(cursor), offset=0)
+
+    # -- running ------------------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[Entity]:
+        if self._result is None:
+            self._result = list(self._run())
+        return iter(self._result)
+
+    def __len__(self) -> int:
+        return len(list(iter(self)))
+
+    def __bool__(self) -> bool:
+        return self.exists()
+
+    def __getitem__(self, item: int | slice) -> Any:
+        if isinstance(item, slice):
+            return self._sliced(item)
+        if not isinstance(item, int) or item < 0:
+            raise InvalidQuery("queries take non-negative int indexes and slices")
+        found = list(self._sliced(slice(item, item + 1)))
+        if not found:
+            raise IndexError("query index out of range")
+        return found[0]
+
+    def first(self) -> Entity | None:
+        return next(iter(self[:1]), None)
+
+    def exists(self) -> bool:
+        return self.first() is not None
+
+    def count(self) -> int:
+        """How many entities match, read from the index alone (exact once it has caught up)."""
+        if self._result is not None:
+            return len(self._result)
+        plan = self.plan()
+        total = Reader(self.store, self.kind, plan, self._spec).count()
+        total = max(0, total - self._spec.offset)
+        return total if self._spec.limit is None else min(total, self._spec.limit)
+
+    def plan(self) -> Plan:
+        """The plan this query runs with; raises IndexRequired or IndexNotReady."""
+        spec = self._spec
+        if spec.scan:
+            return Plan(None, parse_order(spec.order)[0], parse_order(spec.order)[1])
+        return choose(
+            self.kind, spec.conditions, spec.order, self._entries(), allow_partial=spec.partial
+        )
+
+    def cursor(self, entity: Entity) -> str:
+        """A token for ``after()`` that resumes right behind ``entity``."""
+        key = self._keys.get(entity.id) or Reader(
+            self.store, self.kind, self.plan(), self._spec
+        ).key_of(entity)
+        return base64.urlsafe_b64encode(self.store.codec.encode({"k": list(key)})).decode()
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _run(self) -> Iterator[Entity]:
+        reader = Reader(self.store, self.kind, self.plan(), self._spec)
+        for entity, key in reader.entities():
+            self._keys[entity.id] = key
+            yield entity
+
+    def _sliced(self, item: slice) -> Query:
+        if item.step not in (None, 1):
+            raise InvalidQuery("queries do not take a slice step")
+        start, stop = item.start or 0, item.stop
+        if start < 0 or (stop is not None and stop < 0):
+            raise InvalidQuery("negative indexing is not supported")
+        offset = self._spec.offset + start
+        limit = None if stop is None else max(0, stop - start)
+        if self._spec.limit is not None:
+            room = max(0, self._spec.limit - start)
+            limit = room if limit is None else min(limit, room)
+        return self._clone(offset=offset, limit=limit)
+
+    def _checked(self) -> Query:
+        """Raise IndexRequired now when no index could ever serve what is asked so far."""
+        spec = self._spec
+        if spec.scan:
+            return self
+        from .errors import IndexRequired
+
+        try:
+            choose(self.kind, spec.conditions, spec.order, self._entries(), allow_partial=True)
+        except IndexRequired:
+            if not could_serve(self.kind, spec.conditions, self._entries()):
+                raise
+        return self
+
+    def _entries(self) -> Sequence[Entry]:
+        return self.store.registry.snapshot(max_age=_ENTRIES_TTL)
+
+    def _clone(self, **changes: Any) -> Query:
+        return Query(self.store, self.kind, dataclasses.replace(self._spec, **changes), self._keys)
+
+    def _decode_cursor(self, token: str) -> tuple[Any, ...]:
+        try:
+            return tuple(self.store.codec.decode(base64.urlsafe_b64decode(token))["k"])
+        except Exception as exc:
+            raise InvalidQuery("not a cursor of this query") from exc
+
+    def __repr__(self) -> str:
+        conditions = ", ".join(f"{c.field}__{c.lookup}={c.value!r}" for c in self._spec.conditions)
+        return f"<Query {self.kind} filter({conditions}) order_by{self._spec.order}>"
