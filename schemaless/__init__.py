@@ -21,11 +21,13 @@ from .errors import (
     IndexRequired,
     InvalidId,
     InvalidName,
+    InvalidQuery,
     NotFound,
     SchemalessError,
     ShardUnavailable,
 )
 from .index import Index
+from .query import Query
 from .store import Store
 
 __version__ = "0.1.0"
@@ -42,7 +44,9 @@ __all__ = [
     "IndexRequired",
     "InvalidId",
     "InvalidName",
+    "InvalidQuery",
     "NotFound",
+    "Query",
     "SchemalessError",
     "ShardUnavailable",
     "Store",

@@ -71,9 +71,11 @@ def choose(
     raise IndexRequired(_no_index_message(kind, conditions, order, entries))
 
 
-def could_serve(kind: str, conditions: Sequence[Condition], entries: Sequence[Entry]) -> bool:
+def could_serve(
+    kind: str, conditions: Sequence[Condition], order: Sequence[str], entries: Sequence[Entry]
+) -> bool:
     """Whether some index holds every field named so far (more filters may make it serve)."""
-    fields = {c.field for c in conditions}
+    fields = {c.field for c in conditions} | set(parse_order(order)[0])
     return any(
         e.index.kind == kind and fields <= set(e.index.fields) | set(e.index.where)
         for e in entries
@@ -84,27 +86,37 @@ def could_serve(kind: str, conditions: Sequence[Condition], entries: Sequence[En
 def _serves(
     index: Index, conditions: Sequence[Condition], order: tuple[str, ...]
 ) -> tuple[str, ...] | None:
-    """The index fields the results come ordered by, or None when the index cannot serve."""
+    """The fields the results come ordered by (then entity id), or None if the index can't serve.
+
+    Leading fields carry ``exact`` (then ``in``) conditions; the field after them may carry one
+    range; the order, if any, is on the first field not pinned by ``exact`` (or the one after
+    the ``in`` fields) and continues in index order.
+    """
     if not _where_holds(index, conditions):
         return None
     fields = list(index.fields)
     on = {c.field for c in conditions if c.field in index.fields or c.field not in index.where}
     if not on <= set(fields) or not set(order) <= set(fields):
         return None
-    equal = {c.field for c in conditions if c.is_equality}
-    prefix = 0
-    while prefix < len(fields) and fields[prefix] in equal:
-        prefix += 1
-    rest = fields[prefix:]
-    ranged = on - set(fields[:prefix])
-    if ranged and ranged != {rest[0]}:
+    exact = _leading(fields, {c.field for c in conditions if c.lookup == "exact"})
+    equal = _leading(fields, {c.field for c in conditions if c.is_equality})
+    ranged = on - set(fields[:equal])
+    if ranged and ranged != {fields[equal]}:
         return None
-    ordered = [f for f in order if f not in fields[:prefix]]
-    if ordered != rest[: len(ordered)]:
-        return None
-    if any(c.lookup == "in" and c.field in order for c in conditions):
-        return None  # several values of a leading field: the index does not order by it
-    return tuple(rest)
+    ordered = [f for f in order if f not in fields[:exact]]
+    starts = {exact, equal} if ordered else {exact}
+    for start in starts:
+        if ordered == fields[start : start + len(ordered)]:
+            return tuple(ordered) if ordered else tuple(fields[exact:])
+    return None
+
+
+def _leading(fields: list[str], names: set[str]) -> int:
+    """How many leading fields are in ``names``."""
+    count = 0
+    while count < len(fields) and fields[count] in names:
+        count += 1
+    return count
 
 
 def _where_holds(index: Index, conditions: Sequence[Condition]) -> bool:

@@ -169,7 +169,7 @@ class Query:
         try:
             choose(self.kind, spec.conditions, spec.order, self._entries(), allow_partial=True)
         except IndexRequired:
-            if not could_serve(self.kind, spec.conditions, self._entries()):
+            if not could_serve(self.kind, spec.conditions, spec.order, self._entries()):
                 raise
         return self
 
