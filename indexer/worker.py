@@ -82,6 +82,7 @@ class Worker:
     def run(self) -> bool:
         """Loop until stopped (or drained, with burst); True when anything was applied."""
         with on_stop(self.stop, install=self.install_signal_handlers):
+            logger.info("worker started on %d shard(s)", len(self.store.shards))
             while not self._stopping.is_set() and not self._enough():
                 if self.run_once():
                     self._idle = 0.0

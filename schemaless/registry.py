@@ -129,13 +129,27 @@ class Registry:
                     {"state": state, "updated": utcnow()},
                 )
 
-    def save_progress(self, shard: int, name: str, position: int, done: int, total: int) -> None:
-        """Record one shard's backfill position, so a killed backfill resumes there."""
-        with self.shards.engines[shard].begin() as conn:
-            conn.execute(
-                indexes.update().where(indexes.c.name == name),
-                {"backfill_position": position, "backfill_done": done, "backfill_total": total},
-            )
+    def save_progress(
+        self,
+        shard: int,
+        name: str,
+        position: int,
+        done: int,
+        total: int,
+        conn: Connection | None = None,
+    ) -> None:
+        """Record one shard's backfill position, so a killed backfill resumes there.
+
+        Given ``conn`` (a transaction on that shard), the position commits with the batch it
+        describes, so a kill can never leave it ahead of, or behind, the rows written.
+        """
+        stmt = indexes.update().where(indexes.c.name == name)
+        values = {"backfill_position": position, "backfill_done": done, "backfill_total": total}
+        if conn is not None:
+            conn.execute(stmt, values)
+            return
+        with self.shards.engines[shard].begin() as own:
+            own.execute(stmt, values)
 
     def _same(self, entry: Entry, index: Index) -> str:
         if entry.index != index:

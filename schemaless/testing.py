@@ -32,8 +32,9 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
-__all__ = ["MySQLServer", "create_database", "drop_database"]
+__all__ = ["MySQLServer", "actual_rows", "create_database", "drop_database", "expected_rows"]
 
 _SEARCH_PATH = os.pathsep.join(
     [os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin", "/usr/bin"]
@@ -265,3 +266,31 @@ def _tail(path: Path, lines: int = 30) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
+
+
+def actual_rows(store: Any, index: Any) -> set[tuple[Any, ...]]:
+    """Every row of an index's table on every shard, as (fields..., entity_id, version)."""
+    import sqlalchemy as sa
+
+    from . import dialect
+
+    table = store.registry.table(index)
+    found: set[tuple[Any, ...]] = set()
+    for engine in store.shards:
+        with dialect.read(engine) as conn:
+            found |= {tuple(row) for row in conn.execute(sa.select(table))}
+    return found
+
+
+def expected_rows(store: Any, index: Any) -> set[tuple[Any, ...]]:
+    """The rows an index should hold, recomputed from the entities alone."""
+    from .index_writer import IndexWriter
+
+    writer = IndexWriter(store)
+    columns = [*index.fields, "entity_id", "version"]
+    expected: set[tuple[Any, ...]] = set()
+    for entity in store.query(index.kind):
+        state = writer.read_one(entity.id.bytes)
+        for row in writer.rows_for(index, entity.id.bytes, state):
+            expected.add(tuple(row[c] for c in columns))
+    return expected
