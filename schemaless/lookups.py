@@ -46,7 +46,7 @@ class Condition:
 
     def normalized(self, kind: str | None) -> Any:
         """The value as the index column (of type ``kind``) holds it."""
-        norm = _normalizer(kind)
+        norm = _normalizer(kind, self.field)
         if self.lookup in ("in", "range"):
             return [norm(v) for v in self.value]
         return self.value if self.lookup == "startswith" else norm(self.value)
@@ -80,7 +80,7 @@ class Condition:
 
     def _holds(self, raw: Any, kind: str | None) -> bool:
         try:
-            value, wanted = _normalizer(kind)(raw), self.normalized(kind)
+            value, wanted = _normalizer(kind, self.field)(raw), self.normalized(kind)
         except WrongType:
             return False
         if self.lookup == "exact":
@@ -112,10 +112,10 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _normalizer(kind: str | None) -> Normalizer:
+def _normalizer(kind: str | None, field: str) -> Normalizer:
     if kind is None:
         return _loose
-    return lambda value: normalize(kind, value)
+    return lambda value: normalize(kind, value, field)
 
 
 def _loose(value: Any) -> Any:

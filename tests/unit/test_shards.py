@@ -1,0 +1,52 @@
+"""The shard map routes ids and shard_on values stably and evenly."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from schemaless import ConfigurationError
+from schemaless.connection import shard_urls
+from schemaless.shards import ShardMap
+
+
+@pytest.fixture
+def shards() -> ShardMap:
+    return ShardMap([sa.create_engine("sqlite://") for _ in range(3)])
+
+
+def test_ids_spread_evenly(shards: ShardMap) -> None:
+    counts = [0, 0, 0]
+    for _ in range(3000):
+        counts[shards.shard_for_id(uuid.uuid4().bytes)] += 1
+    assert min(counts) > 800
+
+
+def test_equal_index_values_route_to_the_same_shard(shards: ShardMap) -> None:
+    assert shards.shard_for_value(7) == shards.shard_for_value(7.0)
+    assert len({shards.shard_for_value(n) for n in range(50)}) == 3
+
+
+def test_routing_is_stable_across_maps() -> None:
+    a = ShardMap([sa.create_engine("sqlite://") for _ in range(2)])
+    b = ShardMap([sa.create_engine("sqlite://") for _ in range(2)])
+    assert [a.shard_for_value(f"user{n}") for n in range(20)] == [
+        b.shard_for_value(f"user{n}") for n in range(20)
+    ]
+
+
+def test_no_shards_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError):
+        ShardMap([])
+
+
+def test_shard_urls_come_from_the_argument_the_environment_or_the_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SCHEMALESS_URL", raising=False)
+    assert shard_urls() == ["sqlite:///schemaless.db"]
+    monkeypatch.setenv("SCHEMALESS_URL", "sqlite:///a.db, sqlite:///b.db")
+    assert shard_urls() == ["sqlite:///a.db", "sqlite:///b.db"]
+    assert shard_urls(["sqlite:///c.db"]) == ["sqlite:///c.db"]
