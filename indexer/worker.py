@@ -74,6 +74,7 @@ class Worker:
         self.stats = Stats()
         self._stopping = threading.Event()
         self._idle = 0.0
+        self._reported = (time.monotonic(), 0)
 
     def stop(self) -> None:
         """Finish the batch under way, then return from run()."""
@@ -87,6 +88,7 @@ class Worker:
                 if self.run_once():
                     self._idle = 0.0
                 elif self.burst and self.store.pending_changes() == 0:
+                    self._report(every=0.0)
                     break
                 else:
                     self._stopping.wait(self._backoff())
@@ -138,13 +140,20 @@ class Worker:
         stats.skipped += skipped
         stats.last_batch_seconds = seconds
         stats.lag_seconds = (dialect.utcnow() - min(r.created for r in claimed)).total_seconds()
+        logger.debug("applied %d changes in %.1f ms", len(claimed), seconds * 1000)
+        self._report()
+
+    def _report(self, every: float = 5.0) -> None:
+        """An INFO line of throughput and lag at most every ``every`` seconds."""
+        now = time.monotonic()
+        if now - self._reported[0] < every and not self._stopping.is_set():
+            return
+        applied = self.stats.applied - self._reported[1]
+        rate = applied / max(now - self._reported[0], 1e-9)
         logger.info(
-            "applied %d changes in %.1f ms (%.0f/s), lag %.2f s",
-            len(claimed),
-            seconds * 1000,
-            len(claimed) / seconds if seconds else 0.0,
-            stats.lag_seconds,
+            "applied %d changes (%.0f/s), lag %.2f s", applied, rate, self.stats.lag_seconds
         )
+        self._reported = (now, self.stats.applied)
 
     def _enough(self) -> bool:
         return self.max_batches is not None and self.stats.batches >= self.max_batches

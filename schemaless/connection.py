@@ -37,9 +37,7 @@ def connect(
     codec = Codec(
         serializer=serializer, allow_pickle=allow_pickle, compress_threshold=compress_threshold
     )
-    return Store(
-        ShardMap(engines), codec=codec, indexing=indexing, max_entity_size=max_entity_size
-    )
+    return Store(ShardMap(engines), codec=codec, indexing=indexing, max_entity_size=max_entity_size)
 
 
 def shard_urls(url: str | Sequence[str] | None = None) -> list[str]:

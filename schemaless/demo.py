@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .errors import Conflict, IndexRequired
+from .errors import Conflict, IndexNotReady
 from .index import Index
 from .store import Store
 
@@ -55,10 +55,13 @@ def run(store: Store, *, count: int = 5000) -> int:
     return _verify(store)
 
 
+RUN = time.strftime("%H:%M:%S")  # titles say which run wrote them: a reused store keeps old ones
+
+
 def _body(rnd: random.Random, n: int) -> dict[str, Any]:
     return {
         "user_id": rnd.randrange(50),
-        "title": f"entry {n}",
+        "title": f"entry {n} of the run at {RUN}",
         "tags": rnd.sample(["db", "python", "django", "mysql", "sqlite"], 2),
         "published": T0 + dt.timedelta(minutes=n),
     }
@@ -102,7 +105,7 @@ def _add_index_online(store: Store) -> None:
         print(f"   state after add_index: {store.add_index(INDEX)}")
         try:
             list(store.query(KIND).filter(user_id=1))
-        except IndexRequired as exc:
+        except IndexNotReady as exc:
             print(f"   a query meanwhile: {type(exc).__name__}: {exc}")
         with _writer(store) as written:
             done = Backfill(store, INDEX.name, progress=True, install_signal_handlers=False).run()

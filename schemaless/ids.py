@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Union
 
 from .errors import InvalidId, InvalidName
 
-IdLike = Union[uuid.UUID, str, bytes]
+IdLike = uuid.UUID | str | bytes
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,47}")
 

@@ -103,7 +103,9 @@ class Index:
         """
         if not self.covers(body):
             return []
-        choices = [self._values(field, kind, body.get(field)) for field, kind in self.fields.items()]
+        choices = [
+            self._values(field, kind, body.get(field)) for field, kind in self.fields.items()
+        ]
         count = 1
         for values in choices:
             count *= len(values)
@@ -202,7 +204,9 @@ def _check_fields(fields: Mapping[str, str]) -> list[tuple[str, str]]:
         if field in RESERVED:
             raise InvalidName(f"{field!r} is reserved in index tables")
         if kind not in FIELD_TYPES:
-            raise ConfigurationError(f"field {field!r}: unknown type {kind!r}; use one of {FIELD_TYPES}")
+            raise ConfigurationError(
+                f"field {field!r}: unknown type {kind!r}; use one of {FIELD_TYPES}"
+            )
     return list(fields.items())
 
 

@@ -111,7 +111,10 @@ class IndexWriter:
         if state is None or state.body is None or state.kind != index.kind:
             return []
         base = {"entity_id": entity_id, "version": state.version}
-        return [dict(zip(index.fields, values), **base) for values in index.rows(state.body)]
+        return [
+            dict(zip(index.fields, values, strict=True), **base)
+            for values in index.rows(state.body)
+        ]
 
     def target(self, index: Index, row: dict[str, Any], home: int) -> int:
         """The shard an index row lives on: its shard_on value's, else its entity's."""

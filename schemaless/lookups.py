@@ -1,4 +1,4 @@
-"""Condition: one ``field__lookup=value`` of a query, as SQL on an index column and as a check on a body.
+"""Condition: one ``field__lookup=value``, as SQL on an index column and as a check on a body.
 
 The same condition is applied twice: as SQL on the index table, to find candidates, and in
 Python on every entity fetched, so a stale index row never yields a wrong result. Both sides see

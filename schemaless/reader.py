@@ -137,7 +137,9 @@ class Reader:
         for key, entity, entity_id in rows:
             if entity is None or entity_id in seen or entity.kind != self.kind:
                 continue
-            if all(c.matches(entity._body, self.plan.kind_of(c.field)) for c in self.spec.conditions):
+            if all(
+                c.matches(entity._body, self.plan.kind_of(c.field)) for c in self.spec.conditions
+            ):
                 seen.add(entity_id)
                 yield entity, key
 
@@ -173,7 +175,9 @@ class Reader:
         kind, version, body = row[at], row[at + 1], row[at + 2]
         if body is None:
             return None
-        return Entity(uuid.UUID(bytes=bytes(row[at - 1])), kind, version, self.store.codec.decode(body))
+        return Entity(
+            uuid.UUID(bytes=bytes(row[at - 1])), kind, version, self.store.codec.decode(body)
+        )
 
     def _scalar(self, shard: int, stmt: Any) -> int:
         with dialect.read(self.store.shards.engines[shard]) as conn:
@@ -203,7 +207,7 @@ def _after(cols: list[Any], key: Key, desc: bool) -> Any:
     """Rows strictly after ``key`` in (cols...) order, NULLs first ascending, last descending."""
     terms = []
     for i, col in enumerate(cols):
-        equal = [_eq(c, v) for c, v in zip(cols[:i], key[:i])]
+        equal = [_eq(c, v) for c, v in zip(cols[:i], key[:i], strict=True)]
         terms.append(sa.and_(*equal, _beyond(col, key[i], desc)))
     return sa.or_(*terms)
 

@@ -10,13 +10,19 @@ Index tables are not fixed: :func:`index_table` builds the ``index_<name>`` tabl
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from . import dialect
 
 metadata = sa.MetaData()
 
-_mysql = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mariadb_engine": "InnoDB"}
+_mysql: dict[str, Any] = {
+    "mysql_engine": "InnoDB",
+    "mysql_charset": "utf8mb4",
+    "mariadb_engine": "InnoDB",
+}
 
 entities = sa.Table(
     "entities",
@@ -62,7 +68,7 @@ indexes = sa.Table(
     **_mysql,
 )
 
-_FIELD_TYPES: dict[str, sa.types.TypeEngine[object]] = {
+_FIELD_TYPES: dict[str, sa.types.TypeEngine[Any]] = {
     "int": sa.BigInteger(),
     "float": sa.Double(),
     "str": dialect.text(255),
@@ -81,7 +87,9 @@ def index_table(name: str, fields: dict[str, str], metadata: sa.MetaData | None 
     The query key leads with the fields in order; a second key on entity_id serves the
     replace-by-entity done on every indexer apply. Fields may hold NULL, so no primary key.
     """
-    columns = [sa.Column(field, _FIELD_TYPES[kind], nullable=True) for field, kind in fields.items()]
+    columns = [
+        sa.Column(field, _FIELD_TYPES[kind], nullable=True) for field, kind in fields.items()
+    ]
     return sa.Table(
         f"index_{name}",
         metadata if metadata is not None else sa.MetaData(),

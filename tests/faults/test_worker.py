@@ -14,8 +14,9 @@ from indexer.worker import Worker
 from schemaless import Index
 from schemaless.testing import actual_rows, expected_rows
 
-BY_USER = Index("entry_by_user", kind="entry", fields={"user_id": "int", "n": "int"},
-                shard_on="user_id")
+BY_USER = Index(
+    "entry_by_user", kind="entry", fields={"user_id": "int", "n": "int"}, shard_on="user_id"
+)
 BY_TAG = Index("entry_by_tag", kind="entry", fields={"tags": "str"})
 
 Cli = Callable[..., Any]
@@ -93,9 +94,7 @@ def test_sigterm_stops_a_worker_within_a_second(
     assert time.monotonic() - sent < 1.0
 
 
-def test_burst_exits_once_the_log_is_empty(
-    store: schemaless.Store, db_url: str, cli: Cli
-) -> None:
+def test_burst_exits_once_the_log_is_empty(store: schemaless.Store, db_url: str, cli: Cli) -> None:
     store.add_index(BY_TAG)
     store.put_many("entry", [{"tags": ["x"]}] * 30)
     assert cli("indexer", "--burst", "--workers", "2", url=db_url).wait(timeout=60) == 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import pickle
 
 import pytest
 import sqlalchemy as sa
@@ -47,9 +46,19 @@ def test_bad_id_on_put_raises_invalid_id(store: schemaless.Store) -> None:
 
 
 def test_errors_share_one_root() -> None:
-    for name in ("NotFound", "Conflict", "InvalidId", "EncodeError", "DecodeError",
-                 "EntityTooLarge", "InvalidName", "IndexRequired", "IndexNotReady",
-                 "ShardUnavailable", "ConfigurationError"):
+    for name in (
+        "NotFound",
+        "Conflict",
+        "InvalidId",
+        "EncodeError",
+        "DecodeError",
+        "EntityTooLarge",
+        "InvalidName",
+        "IndexRequired",
+        "IndexNotReady",
+        "ShardUnavailable",
+        "ConfigurationError",
+    ):
         assert issubclass(getattr(schemaless, name), schemaless.SchemalessError)
     assert issubclass(schemaless.InvalidId, ValueError)
     assert issubclass(schemaless.NotFound, KeyError)

@@ -15,7 +15,9 @@ from schemaless.index_writer import IndexWriter
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 BY_USER = Index(
-    "entry_by_user", kind="entry", fields={"user_id": "int", "published": "datetime"},
+    "entry_by_user",
+    kind="entry",
+    fields={"user_id": "int", "published": "datetime"},
     shard_on="user_id",
 )
 BY_TAG = Index("entry_by_tag", kind="entry", fields={"tags": "str"})
@@ -102,13 +104,15 @@ def test_missing_and_none_fields_are_indexed_as_null(indexed: schemaless.Store) 
     drain(indexed)
     assert len(list(indexed.query("entry").filter(user_id=1))) == 3
     assert sorted(titles(indexed.query("entry").filter(user_id=1, published=None))) == [
-        "no date", "none"
+        "no date",
+        "none",
     ]
 
 
 def test_a_partial_index_serves_only_queries_naming_its_where(store: schemaless.Store) -> None:
-    published = Index("entry_published", kind="entry", fields={"user_id": "int"},
-                      where={"status": "published"})
+    published = Index(
+        "entry_published", kind="entry", fields={"user_id": "int"}, where={"status": "published"}
+    )
     store.add_index(published)
     store.put("entry", {"user_id": 1, "status": "published", "title": "p"})
     store.put("entry", {"user_id": 1, "status": "draft", "title": "d"})
@@ -132,8 +136,9 @@ def test_a_corrupted_index_row_is_filtered_from_results(indexed: schemaless.Stor
 
 def test_order_limit_and_keyset_pagination(indexed: schemaless.Store) -> None:
     for i in range(25):
-        indexed.put("entry", {"user_id": 7, "published": T0 + dt.timedelta(minutes=i),
-                              "title": f"t{i:02}"})
+        indexed.put(
+            "entry", {"user_id": 7, "published": T0 + dt.timedelta(minutes=i), "title": f"t{i:02}"}
+        )
     drain(indexed)
     q = indexed.query("entry").filter(user_id=7).order_by("-published")
     first = list(q[:10])
@@ -145,8 +150,11 @@ def test_order_limit_and_keyset_pagination(indexed: schemaless.Store) -> None:
     assert q[3]["title"] == "t21"
     ranged = q.filter(published__gte=T0 + dt.timedelta(minutes=20))
     assert titles(ranged) == ["t24", "t23", "t22", "t21", "t20"]
-    assert titles(indexed.query("entry").filter(
-        user_id=7, published__range=(T0, T0 + dt.timedelta(minutes=1)))) == ["t00", "t01"]
+    assert titles(
+        indexed.query("entry").filter(
+            user_id=7, published__range=(T0, T0 + dt.timedelta(minutes=1))
+        )
+    ) == ["t00", "t01"]
 
 
 def test_startswith_compares_exactly(store: schemaless.Store) -> None:
@@ -156,7 +164,8 @@ def test_startswith_compares_exactly(store: schemaless.Store) -> None:
         store.put("entry", {"title": title})
     drain(store)
     assert titles(store.query("entry").filter(title__startswith="ap").order_by("title")) == [
-        "apple", "apricot"
+        "apple",
+        "apricot",
     ]
 
 

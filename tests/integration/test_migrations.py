@@ -14,7 +14,9 @@ from schemaless.tables import metadata
 def test_migrated_schema_equals_the_metadata(store: schemaless.Store) -> None:
     engine = store.shards.engines[0]
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True, "version_table": VERSION_TABLE})
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "version_table": VERSION_TABLE}
+        )
         assert compare_metadata(context, metadata) == []
 
 

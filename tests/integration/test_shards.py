@@ -15,8 +15,9 @@ from schemaless import Index
 from schemaless.tables import entities
 from schemaless.testing import actual_rows, create_database, drop_database, expected_rows
 
-BY_USER = Index("entry_by_user", kind="entry", fields={"user_id": "int", "n": "int"},
-                shard_on="user_id")
+BY_USER = Index(
+    "entry_by_user", kind="entry", fields={"user_id": "int", "n": "int"}, shard_on="user_id"
+)
 BY_N = Index("entry_by_n", kind="entry", fields={"n": "int"})
 T0 = dt.datetime(2026, 1, 1)
 

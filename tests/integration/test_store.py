@@ -133,7 +133,9 @@ def test_concurrent_compare_and_set_increments_lose_no_update(store: schemaless.
         while done < per_thread:
             current = store.get(e.id)
             try:
-                store.put("counter", {"n": current["n"] + 1}, id=e.id, expect_version=current.version)
+                store.put(
+                    "counter", {"n": current["n"] + 1}, id=e.id, expect_version=current.version
+                )
                 done += 1
             except schemaless.Conflict:
                 pass

@@ -34,9 +34,18 @@ def test_a_list_makes_one_row_per_distinct_element() -> None:
 
 @pytest.mark.parametrize(
     ("kind", "value"),
-    [("int", "7"), ("int", True), ("int", 2**64), ("float", "1.0"), ("str", 7),
-     ("str", "x" * 256), ("bool", 1), ("datetime", "2026-01-01"), ("uuid", 5),
-     ("bytes", "text")],
+    [
+        ("int", "7"),
+        ("int", True),
+        ("int", 2**64),
+        ("float", "1.0"),
+        ("str", 7),
+        ("str", "x" * 256),
+        ("bool", 1),
+        ("datetime", "2026-01-01"),
+        ("uuid", 5),
+        ("bytes", "text"),
+    ],
 )
 def test_a_value_of_the_wrong_type_raises_wrong_type(kind: str, value: object) -> None:
     ix = Index("ix", kind="k", fields={"f": kind})
@@ -60,12 +69,14 @@ def test_a_partial_index_covers_only_bodies_matching_its_where() -> None:
 
 
 def test_definitions_round_trip_and_compare_equal() -> None:
-    ix = Index("pub", kind="entry", fields={"b": "int", "a": "str"}, shard_on="b",
-               where={"status": "x"})
+    ix = Index(
+        "pub", kind="entry", fields={"b": "int", "a": "str"}, shard_on="b", where={"status": "x"}
+    )
     again = Index.from_definition(ix.definition())
     assert again == ix and list(again.fields) == ["b", "a"] and hash(again) == hash(ix)
-    assert ix != Index("pub", kind="entry", fields={"a": "str", "b": "int"}, shard_on="b",
-                       where={"status": "x"})
+    assert ix != Index(
+        "pub", kind="entry", fields={"a": "str", "b": "int"}, shard_on="b", where={"status": "x"}
+    )
 
 
 @pytest.mark.parametrize(

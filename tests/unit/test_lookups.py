@@ -29,10 +29,18 @@ def test_a_list_matches_when_any_element_does() -> None:
 
 @pytest.mark.parametrize(
     ("key", "value", "n", "expected"),
-    [("n__gt", 3, 4, True), ("n__gt", 3, 3, False), ("n__gte", 3, 3, True),
-     ("n__lt", 3, 2, True), ("n__lte", 3, 4, False), ("n__range", (1, 3), 3, True),
-     ("n__range", (1, 3), 4, False), ("n__in", [1, 2], 2, True), ("n__in", [1, None], None, True),
-     ("n__gt", 3, None, False)],
+    [
+        ("n__gt", 3, 4, True),
+        ("n__gt", 3, 3, False),
+        ("n__gte", 3, 3, True),
+        ("n__lt", 3, 2, True),
+        ("n__lte", 3, 4, False),
+        ("n__range", (1, 3), 3, True),
+        ("n__range", (1, 3), 4, False),
+        ("n__in", [1, 2], 2, True),
+        ("n__in", [1, None], None, True),
+        ("n__gt", 3, None, False),
+    ],
 )
 def test_comparisons(key: str, value: object, n: object, expected: bool) -> None:
     assert holds(key, value, {"n": n}) is expected
@@ -56,8 +64,14 @@ def test_datetimes_compare_as_utc() -> None:
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("n__near", 1), ("n__in", 5), ("n__in", "ab"), ("n__range", (1,)), ("n__startswith", 3),
-     ("n__gt", None)],
+    [
+        ("n__near", 1),
+        ("n__in", 5),
+        ("n__in", "ab"),
+        ("n__range", (1,)),
+        ("n__startswith", 3),
+        ("n__gt", None),
+    ],
 )
 def test_bad_lookups_raise_invalid_query(key: str, value: object) -> None:
     with pytest.raises(InvalidQuery):

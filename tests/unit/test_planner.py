@@ -42,8 +42,13 @@ def test_no_filter_and_no_order_needs_no_index() -> None:
 
 @pytest.mark.parametrize(
     ("order", "lookups"),
-    [((), {"published__gte": T}), (("published",), {}), ((), {"title": "x"}),
-     (("title",), {"user_id": 1}), ((), {"user_id__gt": 1, "published__gt": T})],
+    [
+        ((), {"published__gte": T}),
+        (("published",), {}),
+        ((), {"title": "x"}),
+        (("title",), {"user_id": 1}),
+        ((), {"user_id__gt": 1, "published__gt": T}),
+    ],
 )
 def test_queries_no_index_serves_raise_index_required(order: tuple, lookups: dict) -> None:
     with pytest.raises(IndexRequired, match="by_user"):
