@@ -40,8 +40,6 @@ logger = logging.getLogger(__name__)
 
 MAX_BATCH = 1000
 LOG_EVERY = 5.0  # seconds between progress lines when no terminal shows a bar
-# Lock wait timeout and deadlock (MySQL), a busy file (SQLite): the batch is simply tried again.
-_RETRYABLE = {1205, 1213}
 
 
 @dataclasses.dataclass
@@ -143,7 +141,7 @@ class Backfill:
         try:
             count = self._batch(cursor)
         except sa.exc.DBAPIError as exc:
-            if not _retryable(exc):
+            if not dialect.is_transient(exc):
                 raise
             logger.info("backfill batch on shard %d hit a lock conflict; retrying", cursor.shard)
             self._stopping.wait(0.05)
@@ -222,8 +220,3 @@ class Progress:
             rate,
             eta,
         )
-
-
-def _retryable(exc: sa.exc.DBAPIError) -> bool:
-    code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
-    return code in _RETRYABLE or "database is locked" in str(exc.orig)

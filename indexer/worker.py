@@ -29,8 +29,6 @@ from .signals import on_stop
 
 logger = logging.getLogger(__name__)
 
-# Lock wait timeout, deadlock, a table dropped under us: the batch is simply tried again.
-_RETRYABLE = {1205, 1213, 1146}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,7 +164,6 @@ class Worker:
 
 
 def _retryable(exc: sa.exc.DBAPIError) -> bool:
-    code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
-    return code in _RETRYABLE or any(
-        text in str(exc.orig) for text in ("database is locked", "no such table")
-    )
+    """A lock conflict, or an index table dropped under the batch: try it again."""
+    dropped = dialect.error_code(exc) == 1146 or "no such table" in str(exc.orig)
+    return dialect.is_transient(exc) or dropped

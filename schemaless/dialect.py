@@ -122,3 +122,18 @@ def max_packet(conn: Any) -> int | None:
     if not is_mysql(conn):
         return None
     return int(conn.exec_driver_sql("SELECT @@max_allowed_packet").scalar())
+
+
+_TRANSIENT = {1205, 1213}  # lock wait timeout, deadlock
+
+
+def error_code(exc: Any) -> int | None:
+    """The MySQL error number behind a SQLAlchemy DBAPIError, if any."""
+    orig = getattr(exc, "orig", None)
+    return orig.args[0] if orig is not None and orig.args else None
+
+
+def is_transient(exc: Any) -> bool:
+    """A lock conflict that trying the same transaction again resolves."""
+    return error_code(exc) in _TRANSIENT or "database is locked" in str(getattr(exc, "orig", ""))
+
