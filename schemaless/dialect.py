@@ -135,5 +135,5 @@ def error_code(exc: Any) -> int | None:
 
 def is_transient(exc: Any) -> bool:
     """A lock conflict that trying the same transaction again resolves."""
-    return error_code(exc) in _TRANSIENT or "database is locked" in str(getattr(exc, "orig", ""))
-
+    locked = "database is locked" in str(getattr(exc, "orig", ""))
+    return error_code(exc) in _TRANSIENT or locked
