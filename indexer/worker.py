@@ -30,7 +30,6 @@ from .signals import on_stop
 logger = logging.getLogger(__name__)
 
 
-
 @dataclasses.dataclass(frozen=True)
 class IndexerOptions:
     """How a worker claims and waits."""
