@@ -1,0 +1,1 @@
+"""A small installed app whose schemaless models the Django tests use."""
