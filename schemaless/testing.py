@@ -28,13 +28,21 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-__all__ = ["MySQLServer", "actual_rows", "create_database", "drop_database", "expected_rows"]
+__all__ = [
+    "MySQLServer",
+    "actual_rows",
+    "create_database",
+    "drop_database",
+    "expected_rows",
+    "run_command",
+]
 
 _SEARCH_PATH = os.pathsep.join(
     [os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin", "/usr/bin"]
@@ -294,3 +302,16 @@ def expected_rows(store: Any, index: Any) -> set[tuple[Any, ...]]:
         for row in writer.rows_for(index, entity.id.bytes, state):
             expected.add(tuple(row[c] for c in columns))
     return expected
+
+
+def run_command(*args: str, url: str, timeout: float = 120.0) -> Any:
+    """Run ``python -m schemaless ARGS --url URL`` as an operator would; the CompletedProcess."""
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run(
+        [sys.executable, "-m", "schemaless", *args, f"--url={url}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )

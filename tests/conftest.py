@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+import schemaless
 from schemaless.testing import MySQLServer, create_database, drop_database
 
 
@@ -71,3 +72,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         backend = callspec.params.get("db_url") if callspec else None
         if fixtures & {"mysql_server", "mysql_url"} or backend == "mysql":
             item.add_marker(pytest.mark.mysql)
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[schemaless.Store]:
+    """A migrated, empty store, once on SQLite and once on MySQL."""
+    store = schemaless.connect(db_url)
+    store.migrate()
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def sync_store(db_url: str) -> Iterator[schemaless.Store]:
+    """A migrated store that writes index rows in the write's own transaction."""
+    store = schemaless.connect(db_url, indexing="sync")
+    store.migrate()
+    yield store
+    store.close()

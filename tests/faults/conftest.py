@@ -12,8 +12,6 @@ from pathlib import Path
 
 import pytest
 
-import schemaless
-
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -80,11 +78,3 @@ def cli() -> Iterator[Callable[..., Daemon]]:
         if daemon.process.poll() is None:
             daemon.kill()
         daemon.wait(timeout=10)
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[schemaless.Store]:
-    store = schemaless.connect(db_url)
-    store.migrate()
-    yield store
-    store.close()

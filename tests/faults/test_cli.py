@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Callable
@@ -13,22 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import schemaless
+from schemaless.testing import run_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run(*args: str, url: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "schemaless", *args, f"--url={url}"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-    )
-
-
 def test_index_add_list_drop_and_status_json(store: schemaless.Store, db_url: str) -> None:
-    added = run(
+    added = run_command(
         "index",
         "add",
         "entry_by_user",
@@ -44,22 +33,24 @@ def test_index_add_list_drop_and_status_json(store: schemaless.Store, db_url: st
     )
     assert added.returncode == 0, added.stderr
     assert "entry_by_user: ready" in added.stdout
-    assert "entry_by_user" in run("index", "list", url=db_url).stdout
+    assert "entry_by_user" in run_command("index", "list", url=db_url).stdout
     store.put_many("entry", [{"user_id": 1}, {"user_id": 2}])
-    status = json.loads(run("status", "--json", url=db_url).stdout)
+    status = json.loads(run_command("status", "--json", url=db_url).stdout)
     assert status["pending_changes"] == 2
     assert [(i["name"], i["state"], i["rows"]) for i in status["indexes"]] == [
         ("entry_by_user", "ready", 0)
     ]
-    assert run("indexer", "--burst", url=db_url).returncode == 0
-    status = json.loads(run("status", "--json", url=db_url).stdout)
+    assert run_command("indexer", "--burst", url=db_url).returncode == 0
+    status = json.loads(run_command("status", "--json", url=db_url).stdout)
     assert status["pending_changes"] == 0 and status["indexes"][0]["rows"] == 2
-    assert run("index", "drop", "entry_by_user", url=db_url).returncode == 0
-    assert json.loads(run("status", "--json", url=db_url).stdout)["indexes"] == []
+    assert run_command("index", "drop", "entry_by_user", url=db_url).returncode == 0
+    assert json.loads(run_command("status", "--json", url=db_url).stdout)["indexes"] == []
 
 
 def test_bad_input_gives_an_error_and_exit_status_2(store: schemaless.Store, db_url: str) -> None:
-    result = run("index", "add", "Bad-Name", "--kind", "entry", "--field", "x:int", url=db_url)
+    result = run_command(
+        "index", "add", "Bad-Name", "--kind", "entry", "--field", "x:int", url=db_url
+    )
     assert result.returncode == 2
     assert "error: invalid index name" in result.stderr
 

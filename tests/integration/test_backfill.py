@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import random
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,7 +14,7 @@ from indexer.backfill import Backfill
 from indexer.worker import Worker
 from schemaless import Index
 from schemaless.status import status
-from schemaless.testing import actual_rows, expected_rows
+from schemaless.testing import actual_rows, expected_rows, run_command
 
 ROOT = Path(__file__).resolve().parents[2]
 BY_USER = Index(
@@ -174,22 +171,10 @@ def test_index_add_with_backfill_builds_it_and_status_shows_it_ready(
     store: schemaless.Store, db_url: str
 ) -> None:
     store.put_many("entry", [{"tags": ["x"]}] * 20)
-    added = _schemaless(
+    added = run_command(
         "index", "add", "entry_by_tag", "--kind=entry", "--field=tags:str", "--backfill", url=db_url
     )
     assert added.returncode == 0, added.stderr
     assert "backfilled 20 entities" in added.stdout
-    shown = _schemaless("status", url=db_url)
+    shown = run_command("status", url=db_url)
     assert "entry_by_tag" in shown.stdout and "ready" in shown.stdout
-
-
-def _schemaless(*args: str, url: str) -> subprocess.CompletedProcess[str]:
-    """Run `python -m schemaless ARGS --url URL` as an operator would."""
-    return subprocess.run(
-        [sys.executable, "-m", "schemaless", *args, f"--url={url}"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=60,
-    )

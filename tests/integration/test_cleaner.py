@@ -19,7 +19,7 @@ import schemaless
 from indexer.cleaner import Cleaner, Finding
 from indexer.worker import Worker
 from schemaless import Index
-from schemaless.testing import actual_rows, expected_rows
+from schemaless.testing import actual_rows, expected_rows, run_command
 
 ROOT = Path(__file__).resolve().parents[2]
 BY_USER = Index(
@@ -172,11 +172,11 @@ def test_verify_exits_1_when_wrong_and_0_after_repair(
 ) -> None:
     table = indexed.registry.table(BY_USER)
     execute(indexed, table.delete().where(table.c.entity_id == _ids(indexed)[0]))
-    wrong = _schemaless("verify", url=db_url)
+    wrong = run_command("verify", url=db_url)
     assert wrong.returncode == 1, wrong.stderr
     assert "entry_by_user" in wrong.stdout and "1 wrong rows" in wrong.stdout
-    assert _schemaless("verify", "entry_by_user", "--repair", url=db_url).returncode == 0
-    clean = _schemaless("verify", url=db_url)
+    assert run_command("verify", "entry_by_user", "--repair", url=db_url).returncode == 0
+    clean = run_command("verify", url=db_url)
     assert clean.returncode == 0 and "clean" in clean.stdout
 
 
@@ -205,15 +205,3 @@ def _wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.01)
     return False
-
-
-def _schemaless(*args: str, url: str) -> subprocess.CompletedProcess[str]:
-    """Run `python -m schemaless ARGS --url URL` as an operator would."""
-    return subprocess.run(
-        [sys.executable, "-m", "schemaless", *args, f"--url={url}"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=60,
-    )
