@@ -7,10 +7,10 @@ hands each batch to :meth:`~schemaless.index_writer.IndexWriter.apply_in`, the o
 that writes index rows. Each batch is one short transaction that also stores the shard's
 position, so a killed backfill resumes exactly after the last batch that committed.
 
-Concurrent writes stay correct without any coordination: ``apply_in`` reads the entities
-``FOR SHARE``, so a write either commits before the batch reads it (and the batch indexes the
-new version) or waits for the batch to commit (and the indexer, which maintains building
-indexes, rewrites the rows from its change row afterwards).
+Concurrent writes stay correct without any coordination: each batch is read ``FOR SHARE``,
+as ``apply_in`` reads what it indexes, so a write either commits before the batch reads it (and
+the batch indexes the new version) or waits for the batch to commit (and the indexer, which
+maintains building indexes, rewrites the rows from its change row afterwards).
 
     >>> Backfill(store, "entry_by_user", rate=5000).run()    # entities indexed in this run
 """
@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 MAX_BATCH = 1000
 LOG_EVERY = 5.0  # seconds between progress lines when no terminal shows a bar
+_KIND_KEY = "ix_entities_kind_added"
 
 
 @dataclasses.dataclass
@@ -151,15 +152,20 @@ class Backfill:
         return count > 0
 
     def _batch(self, cursor: Cursor) -> int:
-        """Index the next batch and store the position, in one transaction on the shard."""
-        select = sa.select(entities.c.added_id, entities.c.id).where(*self._pending(cursor))
-        select = select.order_by(entities.c.added_id).limit(self.batch_size)
+        """Index the next batch and store the position, in one transaction on the shard.
+
+        The batch is read once, locked ``FOR SHARE`` as ``apply_in`` would lock it, and its
+        states are handed over: a second read of the same rows by id cost as much as the scan.
+        """
+        select = _select_batch.where(*self._pending(cursor)).limit(self.batch_size)
         with self.store.shards.engines[cursor.shard].begin() as conn:
-            rows = conn.execute(select).all()
+            rows = conn.execute(dialect.for_share(select, conn)).all()
             if not rows:
                 return 0
-            ids = [bytes(row.id) for row in rows]
-            self.writer.apply_in(conn, ids, shard=cursor.shard, indexes=[self.index])
+            states = self.writer.states(row[1:] for row in rows)
+            self.writer.apply_in(
+                conn, states, shard=cursor.shard, indexes=[self.index], states=states
+            )
             self._save(conn, cursor, rows[-1].added_id, cursor.done + len(rows))
         cursor.position, cursor.done = rows[-1].added_id, cursor.done + len(rows)
         return len(rows)
@@ -220,3 +226,24 @@ class Progress:
             rate,
             eta,
         )
+
+
+def _keyset(select: sa.Select[Any]) -> sa.Select[Any]:
+    """Pin the ``(kind, added_id)`` key: MySQL must seek to the position, not scan up to it.
+
+    Given ``kind = ? AND added_id > ?``, MariaDB 10.11 picks ``ref`` access on ``kind`` alone and
+    filters ``added_id`` row by row from the start of the kind, so that each batch costs as much
+    as its position and a backfill turns quadratic (40 ms a batch at 500k entities, against
+    2 ms for the range access that this hint forces).
+    """
+    hint = f"FORCE INDEX ({_KIND_KEY})"
+    for name in dialect.MYSQL:
+        select = select.with_hint(entities, hint, dialect_name=name)
+    return select
+
+
+_select_batch = _keyset(
+    sa.select(
+        entities.c.added_id, entities.c.id, entities.c.kind, entities.c.version, entities.c.body
+    )
+).order_by(entities.c.added_id)

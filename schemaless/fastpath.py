@@ -1,17 +1,19 @@
 """FastPath: the store's hot reads and writes on MySQL, run on the DBAPI cursor.
 
 The hot paths (get, get_many, put of a new entity, put_many) are measured against raw
-mysqlclient (``bench/store.py``). Through SQLAlchemy's Connection they cost about three times
+mysqlclient (``bench/store.py``). Through SQLAlchemy's Connection a get took about three times
 the raw time, mostly in round trips rather than in Python: the pool's pre-ping before every
-checkout, and the rollback that ends every read and resets every connection on its way back to
-the pool. So on MySQL these four calls run here, in this one place, instead:
+checkout, and the rollback that ends every read. So on MySQL these calls run here, in this one
+place, instead:
 
 - Connections are checked out of the engine's own pool (pinged there, counted against its
   limits) and kept between calls, one stack for reads and one for writes, so that the next call
   neither pings nor resets. Kept read connections are in autocommit mode: a read leaves no
-  transaction open, and no rollback is needed to end one. A connection goes back to the pool, in
-  the state the pool handed it out, once more are kept than the pool's size allows, and when
-  the engine is disposed.
+  transaction open, and none has to be rolled back. At most half the pool is kept: a connection
+  beyond that goes back to the pool in the state the pool handed it out, as does one kept for
+  a minute (so the pool's recycling reaches it), and one of the other kind goes back when the
+  pool has none left to give. Kept ones are closed when the engine is disposed
+  (``Store.close()``).
 - A kept connection that died meanwhile (a server restart, ``wait_timeout``) fails its first
   statement with a disconnect error: what the pool's pre-ping would have caught. Every kept
   connection is then dropped and the call runs once more on a fresh, pinged one. A write is
@@ -19,14 +21,15 @@ the pool. So on MySQL these four calls run here, in this one place, instead:
 - Statements are compiled once from the Table objects (so names stay quoted by the dialect),
   and driver errors are re-raised as SQLAlchemy's, as the Core path raises them.
 
-SQLite, and engines whose pool keeps no connections (``NullPool``), stay on the Core path.
+SQLite, and engines whose pool keeps fewer than two connections (``NullPool``, ``pool_size=1``),
+stay on the Core path.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import threading
-import weakref
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -40,11 +43,13 @@ from .tables import entities, entity_changes
 Row = tuple[Any, ...]
 Step = tuple[str, Any, bool]  # (statement, parameters, executemany?)
 
+# A kept connection goes back to the pool after this long, so that the pool's own care
+# (pool_recycle, replacing connections after a failover) reaches kept connections too.
+KEEP_SECONDS = 60.0
+_KEPT_UNTIL = "schemaless_kept_until"  # in the pooled connection's info dict
+
 _ENTITY_COLUMNS = ["id", "kind", "version", "updated", "body"]
 _CHANGE_COLUMNS = ["entity_id", "kind", "version", "created"]
-
-_paths: weakref.WeakKeyDictionary[Engine, FastPath | None] = weakref.WeakKeyDictionary()
-_paths_lock = threading.Lock()
 
 
 class _Stale(Exception):
@@ -54,81 +59,98 @@ class _Stale(Exception):
 class FastPath:
     """Kept DBAPI connections of one engine, and the compiled statements of the hot paths.
 
-    ``checkout`` gives a pooled, pinged connection of the engine it is passed (raising as the
-    store wants an unreachable shard reported). Get one per engine with :meth:`of`.
+    ``checkout`` gives a pooled, pinged connection of the engine, raising as the store wants an
+    unreachable shard reported. Make one with :meth:`serving`.
     """
 
     def __init__(self, engine: Engine, checkout: Callable[[Engine], Any]) -> None:
-        # No reference to the engine itself: the cache in `of` must not keep it alive.
+        self.engine = engine
         self.dialect: Dialect = engine.dialect
         self.checkout = checkout
-        self.keep = max(1, engine.pool.size() // 2)  # type: ignore[attr-defined]
+        # At most half the pool is kept, so the Core path always finds connections to use.
+        self.keep = engine.pool.size() // 2  # type: ignore[attr-defined]
+        self._error = engine.dialect.loaded_dbapi.Error
         self._kept: dict[bool, deque[Any]] = {True: deque(), False: deque()}
         self._insert_entities = _compile(entities.insert(), self.dialect, _ENTITY_COLUMNS)
         self._insert_changes = _compile(entity_changes.insert(), self.dialect, _CHANGE_COLUMNS)
+        self._select_one = _select(self.dialect, 1)
         sa.event.listen(engine, "engine_disposed", self._on_dispose)
 
     @classmethod
-    def of(cls, engine: Engine, checkout: Callable[[Engine], Any]) -> FastPath | None:
-        """The engine's fast path, made on first use; None where the Core path must serve."""
-        try:
-            return _paths[engine]
-        except KeyError:
-            pass
-        with _paths_lock:
-            if engine not in _paths:
-                _paths[engine] = cls(engine, checkout) if _is_eligible(engine) else None
-            return _paths[engine]
-
-    def fetch(self, engine: Engine, id_list: list[bytes]) -> list[Row]:
-        """(id, kind, version, body) of the live entities among ``id_list``."""
-        return self._run(engine, True, [(_select(self.dialect, len(id_list)), id_list, False)])
-
-    def insert(self, engine: Engine, rows: Sequence[Row], changes: Sequence[Row]) -> None:
-        """Insert entity rows and their change rows, in one transaction."""
-        many = len(rows) > 1
-        self._run(
-            engine,
-            False,
-            [
-                (self._insert_entities, rows if many else rows[0], many),
-                (self._insert_changes, changes if many else changes[0], many),
-            ],
+    def serving(cls, engine: Engine, checkout: Callable[[Engine], Any]) -> FastPath | None:
+        """The engine's fast path; None where the Core path must serve (SQLite, NullPool)."""
+        eligible = (
+            dialect.is_mysql(engine)
+            and engine.dialect.paramstyle == "format"
+            and isinstance(engine.pool, sa.pool.QueuePool)
+            and engine.pool.size() >= 2
         )
+        return cls(engine, checkout) if eligible else None
 
-    def _run(self, engine: Engine, readonly: bool, steps: list[Step]) -> list[Row]:
+    def fetch(self, id_list: list[bytes]) -> Sequence[Row]:
+        """(id, kind, version, body) of the live entities among ``id_list``."""
+        count = len(id_list)
+        statement = self._select_one if count == 1 else _select(self.dialect, count)
+        return self._run(True, ((statement, id_list, False),))
+
+    def select(self, statement: str, params: Sequence[Any]) -> Sequence[Row]:
+        """The rows of a read-only statement compiled for this dialect: a query's pages."""
+        return self._run(True, ((statement, params, False),))
+
+    def insert(self, rows: Sequence[Row], changes: Sequence[Row]) -> None:
+        """Insert entity rows and their change rows, in one transaction."""
+        steps: tuple[Step, ...]
+        if len(rows) == 1:
+            steps = (
+                (self._insert_entities, rows[0], False),
+                (self._insert_changes, changes[0], False),
+            )
+        else:
+            steps = ((self._insert_entities, rows, True), (self._insert_changes, changes, True))
+        self._run(False, steps)
+
+    def _run(self, readonly: bool, steps: tuple[Step, ...]) -> Sequence[Row]:
         try:
             conn = self._kept[readonly].pop()
         except IndexError:
-            return self._run_on(self._fresh(engine, readonly), readonly, steps, kept=False)
+            return self._run_on(self._fresh(readonly), readonly, steps, kept=False)
         try:
             return self._run_on(conn, readonly, steps, kept=True)
         except _Stale:
-            return self._run_on(self._fresh(engine, readonly), readonly, steps, kept=False)
+            return self._run_on(self._fresh(readonly), readonly, steps, kept=False)
 
-    def _run_on(self, conn: Any, readonly: bool, steps: list[Step], *, kept: bool) -> list[Row]:
+    def _run_on(
+        self, conn: Any, readonly: bool, steps: tuple[Step, ...], *, kept: bool
+    ) -> Sequence[Row]:
         dbapi_conn = conn.dbapi_connection
         cursor = dbapi_conn.cursor()
         step = 0
         try:
-            for step, (statement, params, many) in enumerate(steps):  # noqa: B007
+            for statement, params, many in steps:
                 if many:
                     cursor.executemany(statement, params)
                 else:
                     cursor.execute(statement, params)
-            rows: list[Row] = list(cursor.fetchall()) if readonly else []
-            if not readonly:
-                step = len(steps)  # from here on, COMMIT may have reached the server
+                step += 1
+            if readonly:
+                rows: Sequence[Row] = cursor.fetchall()
+            else:
+                rows = ()
                 dbapi_conn.commit()
-        except self.dialect.loaded_dbapi.Error as exc:
+        except self._error as exc:
             raise self._failed(conn, readonly, steps, step, exc, kept) from exc
-        finally:
-            cursor.close()
+        # No cursor.close(): it frees nothing here, and on a dead connection it raises.
         self._give_back(conn, readonly)
         return rows
 
     def _failed(
-        self, conn: Any, readonly: bool, steps: list[Step], step: int, exc: Exception, kept: bool
+        self,
+        conn: Any,
+        readonly: bool,
+        steps: tuple[Step, ...],
+        step: int,
+        exc: Any,  # the driver's Error
+        kept: bool,
     ) -> Exception:
         """Clean up after a driver error; return what to raise (_Stale asks for a retry)."""
         lost = self.dialect.is_disconnect(exc, conn.dbapi_connection, None)
@@ -139,53 +161,54 @@ class FastPath:
                 return _Stale()
         elif readonly or _rolled_back(conn):
             self._give_back(conn, readonly)
-        statement, params, many = steps[min(step, len(steps) - 1)]
+        statement, params, many = steps[min(step, len(steps) - 1)]  # COMMIT: name the last
         return sa.exc.DBAPIError.instance(
             statement,
             params,
             exc,
-            self.dialect.loaded_dbapi.Error,
+            self._error,
             connection_invalidated=lost,
             dialect=self.dialect,
             ismulti=many,
         )
 
-    def _fresh(self, engine: Engine, readonly: bool) -> Any:
-        conn = self.checkout(engine)
+    def _fresh(self, readonly: bool) -> Any:
+        other = self._kept[not readonly]
+        if other and self.engine.pool.checkedin() == 0:  # type: ignore[attr-defined]
+            # The pool may be down to what is kept here: hand one back rather than wait for it.
+            with contextlib.suppress(IndexError):  # another thread took it meanwhile
+                _release(other.pop(), not readonly)
+        conn = self.checkout(self.engine)
+        conn.info[_KEPT_UNTIL] = time.monotonic() + KEEP_SECONDS
         if readonly:
             try:
                 conn.dbapi_connection.autocommit(True)
-            except Exception:
-                conn.close()
-                raise
+            except self._error as exc:
+                conn.invalidate(exc)
+                raise sa.exc.DBAPIError.instance(
+                    None, None, exc, self._error, connection_invalidated=True, dialect=self.dialect
+                ) from exc
         return conn
 
     def _give_back(self, conn: Any, readonly: bool) -> None:
-        kept = self._kept[readonly]
-        if len(kept) < self.keep:
-            kept.append(conn)
-        else:
+        crowded = len(self._kept[True]) + len(self._kept[False]) >= self.keep
+        if crowded or time.monotonic() > conn.info[_KEPT_UNTIL]:
             _release(conn, readonly)
+        else:
+            self._kept[readonly].append(conn)
 
     def _drop_kept(self) -> None:
-        for readonly, kept in self._kept.items():
+        """Close every kept connection: the server may have dropped them, or the pool is gone."""
+        for kept in self._kept.values():
             while kept:
                 try:
-                    _release(kept.pop(), readonly)
+                    conn = kept.pop()
                 except IndexError:  # another thread took the last one meanwhile
                     break
+                conn.invalidate()  # closes it at once, with no round trip to a dead server
 
     def _on_dispose(self, _engine: Engine) -> None:
         self._drop_kept()
-
-
-def _is_eligible(engine: Engine) -> bool:
-    """MySQL through a positional-%s driver, with a pool that keeps connections."""
-    return (
-        dialect.is_mysql(engine)
-        and engine.dialect.paramstyle == "format"
-        and isinstance(engine.pool, sa.pool.QueuePool)
-    )
 
 
 def _release(conn: Any, readonly: bool) -> None:
@@ -214,10 +237,10 @@ def _compile(stmt: sa.Insert, dialect_: Dialect, columns: list[str]) -> str:
     return str(compiled)
 
 
-@functools.lru_cache(maxsize=128)
+@functools.lru_cache(maxsize=256)
 def _select(dialect_: Dialect, count: int) -> str:
     """SELECT id, kind, version, body of ``count`` ids, live entities only."""
-    ids = [sa.bindparam(f"id{n}") for n in range(count)]
+    ids: list[sa.BindParameter[Any]] = [sa.bindparam(f"id{n}") for n in range(count)]
     stmt = sa.select(entities.c.id, entities.c.kind, entities.c.version, entities.c.body).where(
         entities.c.id.in_(ids), entities.c.body.is_not(None)
     )

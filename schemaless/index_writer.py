@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 
 from . import dialect
 from .index import Index, WrongType
@@ -69,16 +70,20 @@ class IndexWriter:
         shard: int | None = None,
         kinds: Iterable[str] = (),
         indexes: list[Index] | None = None,
+        states: dict[bytes, State] | None = None,
     ) -> Outcome:
         """Replace the index rows of these entities, which live on ``conn``'s shard.
 
         ``kinds`` adds kinds the entities had before (an id may change kind after a delete);
         ``indexes`` limits the work to those indexes (a backfill), else every live one.
+        ``states`` are the entities as the caller has already read them on ``conn``, locked
+        as :meth:`read` locks them (a backfill reads its batch so), else they are read here.
         """
         ids = sorted(set(entity_ids))  # one lock order for every worker: fewer deadlocks
         if shard is None:
             shard = self.shards.shard_for_id(ids[0]) if ids else 0
-        states = self.read(conn, ids)
+        if states is None:
+            states = self.read(conn, ids)
         if indexes is None:
             wanted = set(kinds) | {s.kind for s in states.values()}
             indexes = self.registry.live(wanted, conn if shard == 0 else None)
@@ -94,10 +99,14 @@ class IndexWriter:
             return {}
         stmt = _select_state.where(entities.c.id.in_(ids))
         stmt = dialect.for_share(stmt, conn) if lock else stmt
+        return self.states(conn.execute(stmt))
+
+    def states(self, rows: Iterable[Any]) -> dict[bytes, State]:
+        """The states of rows of (id, kind, version, body), keyed by id."""
         decode = self.store.codec.decode
         return {
             bytes(row[0]): State(row[1], row[2], None if row[3] is None else decode(row[3]))
-            for row in conn.execute(stmt)
+            for row in rows
         }
 
     def read_one(self, entity_id: bytes) -> State | None:
@@ -108,17 +117,27 @@ class IndexWriter:
 
     def rows_for(self, index: Index, entity_id: bytes, state: State | None) -> list[dict[str, Any]]:
         """The rows ``index`` should hold for this entity; raises WrongType to leave it out."""
+        columns = [*index.fields, "entity_id", "version"]
+        return [dict(zip(columns, row, strict=True)) for row in self._rows(index, entity_id, state)]
+
+    def _rows(self, index: Index, entity_id: bytes, state: State | None) -> list[tuple[Any, ...]]:
+        """rows_for's rows as tuples in the table's column order: fields, entity_id, version."""
         if state is None or state.body is None or state.kind != index.kind:
             return []
-        base = {"entity_id": entity_id, "version": state.version}
-        return [
-            dict(zip(index.fields, values, strict=True), **base)
-            for values in index.rows(state.body)
-        ]
+        tail = (entity_id, state.version)
+        return [values + tail for values in index.rows(state.body)]
 
     def target(self, index: Index, row: dict[str, Any], home: int) -> int:
         """The shard an index row lives on: its shard_on value's, else its entity's."""
-        return home if index.shard_on is None else self.shards.shard_for_value(row[index.shard_on])
+        if index.shard_on is None or len(self.shards) == 1:
+            return home  # one shard: no value to hash (a backfill asks once per row)
+        return self.shards.shard_for_value(row[index.shard_on])
+
+    def _target(self, index: Index, row: tuple[Any, ...], home: int) -> int:
+        """target() of a row as _rows() makes it."""
+        if index.shard_on is None or len(self.shards) == 1:
+            return home
+        return self.shards.shard_for_value(row[list(index.fields).index(index.shard_on)])
 
     def _replace(
         self,
@@ -130,31 +149,72 @@ class IndexWriter:
         outcome: Outcome,
         remote: _Remote,
     ) -> None:
-        by_shard: dict[int, list[dict[str, Any]]] = {}
+        by_shard: dict[int, list[tuple[Any, ...]]] = {}
         for entity_id in ids:
             for row in self._safe_rows(index, entity_id, states.get(entity_id), outcome):
-                by_shard.setdefault(self.target(index, row, shard), []).append(row)
+                by_shard.setdefault(self._target(index, row, shard), []).append(row)
         # Rows of a shard_on index may sit on any shard (the value may have moved): clear all.
         targets = range(len(self.shards)) if index.shard_on else [shard]
         table = self.registry.table(index)
         for target in targets:
             on = conn if target == shard else remote.begin(target)
-            on.execute(table.delete().where(table.c.entity_id.in_(ids)))
+            _delete(on, table, ids)
             if by_shard.get(target):
-                on.execute(table.insert(), by_shard[target])
+                _insert(on, table, by_shard[target])
                 outcome.rows += len(by_shard[target])
 
     def _safe_rows(
         self, index: Index, entity_id: bytes, state: State | None, outcome: Outcome
-    ) -> list[dict[str, Any]]:
+    ) -> list[tuple[Any, ...]]:
         try:
-            return self.rows_for(index, entity_id, state)
+            return self._rows(index, entity_id, state)
         except WrongType as exc:
             outcome.skipped += 1
             logger.warning(
                 "entity %s left out of index %s: %s", uuid.UUID(bytes=entity_id), index.name, exc
             )
             return []
+
+
+# A backfill or a busy worker writes thousands of index rows a second. Through Core, binding a
+# dict per row and expanding a 1000-id IN list cost as much Python as computing the rows; so on
+# MySQL the two statements are compiled once (names still quoted by the dialect) and the driver
+# gets plain tuples. Other dialects keep Core, whose type processing they need (SQLite stores
+# datetimes as text); on MySQL the only processors are bytes() on binary columns and int() on
+# booleans, which mysqlclient's own conversion gives alike.
+
+
+def _delete(conn: Connection, table: sa.Table, ids: list[bytes]) -> None:
+    """Delete the index rows of these entities."""
+    if not ids:
+        return
+    if dialect.is_mysql(conn):
+        conn.exec_driver_sql(_delete_sql(table, conn.dialect, len(ids)), tuple(ids))
+    else:
+        conn.execute(table.delete().where(table.c.entity_id.in_(ids)))
+
+
+def _insert(conn: Connection, table: sa.Table, rows: list[tuple[Any, ...]]) -> None:
+    """Insert index rows, each a tuple in the table's column order."""
+    if dialect.is_mysql(conn):
+        conn.exec_driver_sql(_insert_sql(table, conn.dialect), rows)
+    else:
+        columns = [column.name for column in table.columns]
+        conn.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
+
+
+@functools.lru_cache(maxsize=256)
+def _insert_sql(table: sa.Table, dialect_: Dialect) -> str:
+    columns = [column.name for column in table.columns]
+    compiled = table.insert().compile(dialect=dialect_, column_keys=columns)
+    assert list(compiled.positiontup or ()) == columns, "parameters out of column order"
+    return str(compiled)
+
+
+@functools.lru_cache(maxsize=256)
+def _delete_sql(table: sa.Table, dialect_: Dialect, count: int) -> str:
+    ids: list[sa.BindParameter[bytes]] = [sa.bindparam(f"id{n}") for n in range(count)]
+    return str(table.delete().where(table.c.entity_id.in_(ids)).compile(dialect=dialect_))
 
 
 class _Remote(contextlib.ExitStack):

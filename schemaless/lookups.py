@@ -31,6 +31,10 @@ class Condition:
     field: str
     lookup: str
     value: Any
+    # The value as each index type holds it, made once: a query re-checks it on every entity.
+    _normalized: dict[str | None, Any] = dataclasses.field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def parse(cls, key: str, value: Any) -> Condition:
@@ -46,26 +50,51 @@ class Condition:
 
     def normalized(self, kind: str | None) -> Any:
         """The value as the index column (of type ``kind``) holds it."""
+        try:
+            return self._normalized[kind]
+        except KeyError:
+            pass
         norm = _normalizer(kind, self.field)
         if self.lookup in ("in", "range"):
-            return [norm(v) for v in self.value]
-        return self.value if self.lookup == "startswith" else norm(self.value)
+            value: Any = [norm(v) for v in self.value]
+        else:
+            value = self.value if self.lookup == "startswith" else norm(self.value)
+        self._normalized[kind] = value
+        return value
 
     # -- SQL -----------------------------------------------------------------------------------
 
-    def clause(self, column: Any, kind: str | None) -> Any:
+    def sql(self, kind: str | None) -> tuple[str, tuple[Any, ...]]:
+        """The form this condition takes in SQL on a column of type ``kind``, and its values.
+
+        The form and the number of values make the statement's shape, the values its
+        parameters: a statement compiled once serves every query of the same shape.
+        """
         value = self.normalized(kind)
         if self.lookup == "exact":
-            return column.is_(None) if value is None else column == value
+            return ("null", ()) if value is None else ("eq", (value,))
         if self.lookup == "in":
-            present = [v for v in value if v is not None]
-            clause = column.in_(present) if present else sa.false()
-            return sa.or_(clause, column.is_(None)) if None in value else clause
-        if self.lookup == "range":
-            return column.between(value[0], value[1])
+            present = tuple(v for v in value if v is not None)
+            form = "in" if present else "none"
+            return (f"{form}_or_null" if None in value else form), present
         if self.lookup == "startswith":
-            return _prefix_clause(column, value)
-        return getattr(column, _OPERATORS[self.lookup])(value)
+            if not value:
+                return "any", ()
+            # A range, not LIKE: LIKE ignores case on SQLite, and a range uses the index everywhere.
+            return "prefix", (value, value[:-1] + chr(ord(value[-1]) + 1))
+        return self.lookup, tuple(value) if self.lookup == "range" else (value,)
+
+    def clause(
+        self, column: Any, kind: str | None, bind: Callable[[int, Any], Any] | None = None
+    ) -> Any:
+        """The condition as SQL on an index column of type ``kind``.
+
+        ``bind(i, value)`` makes the parameter of the i-th value of :meth:`sql`; by default the
+        values are bound as SQLAlchemy binds any literal.
+        """
+        form, values = self.sql(kind)
+        params = [bind(i, v) for i, v in enumerate(values)] if bind else list(values)
+        return _CLAUSES[form](column, params)
 
     # -- Python --------------------------------------------------------------------------------
 
@@ -80,7 +109,10 @@ class Condition:
 
     def _holds(self, raw: Any, kind: str | None) -> bool:
         try:
-            value, wanted = _normalizer(kind, self.field)(raw), self.normalized(kind)
+            wanted = self.normalized(kind)
+            if self.lookup == "exact" and type(raw) is type(wanted) and raw == wanted:
+                return True  # what the index holds already: nothing to normalize
+            value = _loose(raw) if kind is None else normalize(kind, raw, self.field)
         except WrongType:
             return False
         if self.lookup == "exact":
@@ -94,6 +126,22 @@ class Condition:
         except TypeError:
             return False
 
+
+_CLAUSES: dict[str, Callable[[Any, list[Any]], Any]] = {
+    "null": lambda column, _: column.is_(None),
+    "eq": lambda column, p: column == p[0],
+    "in": lambda column, p: column.in_(p),
+    "in_or_null": lambda column, p: sa.or_(column.in_(p), column.is_(None)),
+    "none": lambda column, _: sa.false(),
+    "none_or_null": lambda column, _: sa.or_(sa.false(), column.is_(None)),
+    "range": lambda column, p: column.between(p[0], p[1]),
+    "prefix": lambda column, p: sa.and_(column >= p[0], column < p[1]),
+    "any": lambda column, _: column.is_not(None),
+    "gt": lambda column, p: column > p[0],
+    "gte": lambda column, p: column >= p[0],
+    "lt": lambda column, p: column < p[0],
+    "lte": lambda column, p: column <= p[0],
+}
 
 _OPERATORS = {"gt": "__gt__", "gte": "__ge__", "lt": "__lt__", "lte": "__le__"}
 
@@ -123,14 +171,6 @@ def _loose(value: Any) -> Any:
     if isinstance(value, dt.datetime) and value.tzinfo is not None:
         return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
     return value
-
-
-def _prefix_clause(column: Any, prefix: str) -> Any:
-    # A range, not LIKE: LIKE ignores case on SQLite, and a range uses the index everywhere.
-    if not prefix:
-        return column.is_not(None)
-    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-    return sa.and_(column >= prefix, column < upper)
 
 
 def _check_value(key: str, lookup: str, value: Any) -> Any:

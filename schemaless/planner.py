@@ -10,7 +10,9 @@ wins; a ready index beats a building one, which serves only with ``allow_partial
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from .errors import IndexNotReady, IndexRequired, InvalidQuery
 from .index import Index, WrongType
@@ -33,6 +35,11 @@ class Plan:
 
 def parse_order(fields: Sequence[str]) -> tuple[tuple[str, ...], bool]:
     """``("-published",)`` -> ``(("published",), True)``; one direction for all fields."""
+    return _parse_order(tuple(fields))
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_order(fields: tuple[str, ...]) -> tuple[tuple[str, ...], bool]:
     names = tuple(f.lstrip("-") for f in fields)
     directions = {f.startswith("-") for f in fields}
     if len(directions) > 1:
@@ -52,23 +59,83 @@ def choose(
     names, desc = parse_order(order)
     if not conditions and not names:
         return Plan(None)
-    ranked = []
-    for entry in entries:
-        if entry.is_live and entry.index.kind == kind:
-            key = _serves(entry.index, conditions, names)
-            if key is not None:
-                ranked.append((entry.is_ready, len(entry.index.fields) - len(key), entry, key))
-    usable = [r for r in ranked if r[0] or allow_partial]
-    if usable:
-        _, _, entry, key = max(usable, key=lambda r: (r[0], r[1], -len(r[2].index.fields)))
-        _check_values(entry.index, conditions)
-        return Plan(entry.index, key, desc)
-    if ranked:
-        raise IndexNotReady(
-            f"index {ranked[0][2].index.name!r} serves this query but is still building; "
-            "wait for its backfill, or use allow_partial()"
-        )
+    shape = _shapes.of(kind, conditions, names, desc, entries)
+    for candidate in shape.best:
+        if (candidate.is_ready or allow_partial) and _where_holds(candidate.index, conditions):
+            _check_values(candidate.index, conditions)
+            return candidate.plan
+    for candidate in shape.ranked:
+        if _where_holds(candidate.index, conditions):
+            raise IndexNotReady(
+                f"index {candidate.index.name!r} serves this query but is still building; "
+                "wait for its backfill, or use allow_partial()"
+            )
     raise IndexRequired(_no_index_message(kind, conditions, order, entries))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Candidate:
+    """An index that serves a shape of query, as far as its values do not matter."""
+
+    is_ready: bool
+    leftover: int  # fields of the index after the key: fewer is better
+    index: Index
+    plan: Plan
+
+
+class _Shape(NamedTuple):
+    ranked: list[_Candidate]  # in the registry's order
+    best: list[_Candidate]  # best first: ready, fewest fields left over, fewest fields
+
+
+class _Shapes:
+    """The indexes that could serve each shape of query, for one registry snapshot.
+
+    Every query built is planned, often more than once, and the shape (the kind, the fields and
+    lookups filtered on, the order) repeats where the values do not; only a partial index's
+    ``where`` and the values' types depend on values, and are checked on every call. A new
+    snapshot starts afresh.
+    """
+
+    def __init__(self) -> None:
+        self._state: tuple[object, dict[Any, _Shape]] = (None, {})
+
+    def of(
+        self,
+        kind: str,
+        conditions: Sequence[Condition],
+        names: tuple[str, ...],
+        desc: bool,
+        entries: Sequence[Entry],
+    ) -> _Shape:
+        state = self._state  # read once: another thread may swap in another snapshot's
+        if state[0] is not entries:
+            state = self._state = (entries, {})
+        key = (kind, tuple((c.field, c.lookup) for c in conditions), names, desc)
+        try:
+            return state[1][key]
+        except KeyError:
+            pass
+        ranked = []
+        for entry in entries:
+            if entry.is_live and entry.index.kind == kind:
+                served = _serves(entry.index, conditions, names)
+                if served is not None:
+                    leftover = len(entry.index.fields) - len(served)
+                    ranked.append(
+                        _Candidate(
+                            entry.is_ready, leftover, entry.index, Plan(entry.index, served, desc)
+                        )
+                    )
+        # A stable sort: among equals the registry's order decides, as max() over it would.
+        best = sorted(
+            ranked, key=lambda c: (c.is_ready, c.leftover, -len(c.index.fields)), reverse=True
+        )
+        shape = state[1][key] = _Shape(ranked, best)
+        return shape
+
+
+_shapes = _Shapes()
 
 
 def could_serve(
@@ -88,12 +155,11 @@ def _serves(
 ) -> tuple[str, ...] | None:
     """The fields the results come ordered by (then entity id), or None if the index can't serve.
 
+    Only the shape counts here, never a value: a partial index's ``where`` is checked apart.
     Leading fields carry ``exact`` (then ``in``) conditions; the field after them may carry one
     range; the order, if any, is on the first field not pinned by ``exact`` (or the one after
     the ``in`` fields) and continues in index order.
     """
-    if not _where_holds(index, conditions):
-        return None
     fields = list(index.fields)
     on = {c.field for c in conditions if c.field in index.fields or c.field not in index.where}
     if not on <= set(fields) or not set(order) <= set(fields):
@@ -120,6 +186,8 @@ def _leading(fields: list[str], names: set[str]) -> int:
 
 
 def _where_holds(index: Index, conditions: Sequence[Condition]) -> bool:
+    if not index.where:
+        return True
     exact = {c.field: c.value for c in conditions if c.lookup == "exact"}
     return all(f in exact and _same(exact[f], v) for f, v in index.where.items())
 

@@ -14,12 +14,11 @@ against each body, so a stale index row costs a read but never gives a wrong ans
 from __future__ import annotations
 
 import base64
-import dataclasses
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .entity import Entity
-from .errors import InvalidQuery
+from .errors import IndexNotReady, IndexRequired, InvalidQuery
 from .lookups import Condition
 from .planner import Plan, choose, could_serve, parse_order
 from .reader import Reader
@@ -31,8 +30,7 @@ if TYPE_CHECKING:
 _ENTRIES_TTL = 1.0  # seconds a store trusts its cached registry when planning
 
 
-@dataclasses.dataclass(frozen=True)
-class _Spec:
+class _Spec(NamedTuple):
     conditions: tuple[Condition, ...] = ()
     order: tuple[str, ...] = ()
     scan: bool = False
@@ -40,6 +38,10 @@ class _Spec:
     offset: int = 0
     limit: int | None = None
     after: tuple[Any, ...] | None = None
+
+
+_EMPTY = _Spec()
+_SAME_PLAN = {"offset", "limit", "after"}  # changes that keep a query's plan
 
 
 class Query:
@@ -50,10 +52,12 @@ class Query:
     ) -> None:
         self.store = store
         self.kind = kind
-        self._spec = spec or _Spec()
+        self._spec = _EMPTY if spec is None else spec
         self._result: list[Entity] | None = None
-        # Keys of the entities returned, shared by clones, so page.after(page[-1]) resumes.
-        self._keys: dict[Any, tuple[Any, ...]] = {} if keys is None else keys
+        # Keys of the entities returned by id, shared by clones, so page.after(page[-1]) resumes.
+        self._keys: dict[bytes, tuple[Any, ...]] = {} if keys is None else keys
+        # The plan made while building, with the registry snapshot it was made from.
+        self._planned: tuple[Sequence[Entry], Plan] | None = None
 
     # -- building (each returns a new Query) ----------------------------------------------------
 
@@ -88,7 +92,7 @@ class Query:
 
     def __iter__(self) -> Iterator[Entity]:
         if self._result is None:
-            self._result = list(self._run())
+            self._result = self._run()
         return iter(self._result)
 
     def __len__(self) -> int:
@@ -126,25 +130,30 @@ class Query:
         """The plan this query runs with; raises IndexRequired or IndexNotReady."""
         spec = self._spec
         if spec.scan:
-            return Plan(None, parse_order(spec.order)[0], parse_order(spec.order)[1])
-        return choose(
-            self.kind, spec.conditions, spec.order, self._entries(), allow_partial=spec.partial
-        )
+            return Plan(None, *parse_order(spec.order))
+        entries = self._entries()
+        if self._planned is not None and self._planned[0] is entries:
+            return self._planned[1]
+        plan = choose(self.kind, spec.conditions, spec.order, entries, allow_partial=spec.partial)
+        self._planned = (entries, plan)
+        return plan
 
     def cursor(self, entity: Entity) -> str:
         """A token for ``after()`` that resumes right behind ``entity``."""
-        key = self._keys.get(entity.id) or Reader(
+        key = self._keys.get(entity.id.bytes) or Reader(
             self.store, self.kind, self.plan(), self._spec
         ).key_of(entity)
         return base64.urlsafe_b64encode(self.store.codec.encode({"k": list(key)})).decode()
 
     # -- internals ------------------------------------------------------------------------------
 
-    def _run(self) -> Iterator[Entity]:
+    def _run(self) -> list[Entity]:
         reader = Reader(self.store, self.kind, self.plan(), self._spec)
+        result, keys = [], self._keys
         for entity, key in reader.entities():
-            self._keys[entity.id] = key
-            yield entity
+            keys[key[-1]] = key  # keys end with the entity id's bytes, cheaper to hash than a UUID
+            result.append(entity)
+        return result
 
     def _sliced(self, item: slice) -> Query:
         if item.step not in (None, 1):
@@ -164,9 +173,11 @@ class Query:
         spec = self._spec
         if spec.scan:
             return self
-        from .errors import IndexRequired
-
         try:
+            self.plan()  # made now, it serves the run too
+        except IndexNotReady:
+            # Raised when the query runs, unless allow_partial() comes first; what a ready
+            # index would raise now (a value of the wrong type) is still raised now.
             choose(self.kind, spec.conditions, spec.order, self._entries(), allow_partial=True)
         except IndexRequired:
             if not could_serve(self.kind, spec.conditions, spec.order, self._entries()):
@@ -177,7 +188,10 @@ class Query:
         return self.store.registry.snapshot(max_age=_ENTRIES_TTL)
 
     def _clone(self, **changes: Any) -> Query:
-        return Query(self.store, self.kind, dataclasses.replace(self._spec, **changes), self._keys)
+        clone = Query(self.store, self.kind, self._spec._replace(**changes), self._keys)
+        if changes.keys() <= _SAME_PLAN:
+            clone._planned = self._planned
+        return clone
 
     def _decode_cursor(self, token: str) -> tuple[Any, ...]:
         try:

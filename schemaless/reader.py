@@ -9,11 +9,12 @@ whole kind. The streams of the shards are merged in order, then every entity is 
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -26,11 +27,16 @@ from .planner import Plan
 from .tables import entities
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Dialect
+
+    from .fastpath import FastPath
     from .query import _Spec
     from .store import Store
 
 Key = tuple[Any, ...]
+Bind = Callable[[str, Any, Any], Any]  # (name, value, column) -> what the statement binds
 _MAX_PAGE = 1000
+_MAX_STATEMENTS = 512  # compiled statements kept; the shapes of an application's queries
 
 
 class Reader:
@@ -38,6 +44,9 @@ class Reader:
 
     def __init__(self, store: Store, kind: str, plan: Plan, spec: _Spec) -> None:
         self.store, self.kind, self.plan, self.spec = store, kind, plan, spec
+        # Each condition with the index type its values compare as, looked up once per query.
+        self._checks = [(c, plan.kind_of(c.field)) for c in spec.conditions]
+        self._decode = store.codec.decode
 
     def entities(self) -> Iterator[tuple[Entity, Key]]:
         """Matching entities with their keys, distinct, in order, offset and limit applied."""
@@ -71,26 +80,52 @@ class Reader:
         return self._listing()
 
     def _from_index(self) -> Iterator[tuple[Key, Entity | None, bytes]]:
-        assert self.plan.index is not None
-        table = self.store.registry.table(self.plan.index)
-        joined = self.plan.index.shard_on is None or len(self.store.shards) == 1
-        cols = [table.c[f] for f in self.plan.key] + [table.c.entity_id]
-        base = sa.select(*cols)
-        if joined:
-            base = base.add_columns(entities.c.kind, entities.c.version, entities.c.body)
-            base = base.join(entities, entities.c.id == table.c.entity_id)
-        base = base.where(*self._where(table))
-        streams = [self._pages(shard, base, cols, joined) for shard in self._targets()]
-        merged = self._merge(streams)
+        index = self.plan.index
+        assert index is not None
+        joined = index.shard_on is None or len(self.store.shards) == 1
+        conditions = [
+            (c, index.fields[c.field]) for c in self.spec.conditions if c.field in index.fields
+        ]
+        forms = [c.sql(kind) for c, kind in conditions]
+
+        def build(bind: Bind) -> tuple[Any, list[Any]]:
+            table = self.store.registry.table(index)
+            cols = [table.c[f] for f in self.plan.key] + [table.c.entity_id]
+            base = sa.select(*cols)
+            if joined:
+                base = base.add_columns(entities.c.kind, entities.c.version, entities.c.body)
+                base = base.join(entities, entities.c.id == table.c.entity_id)
+            where = [
+                c.clause(table.c[c.field], kind, _named(bind, f"c{n}_", table.c[c.field]))
+                for n, (c, kind) in enumerate(conditions)
+            ]
+            return base.where(*where), cols
+
+        shape: tuple[Any, ...] = (
+            "index",
+            index.name,
+            tuple(index.fields.items()),
+            joined,
+            self.plan.key,
+        )
+        shape += tuple(
+            (c.field, form, len(values))
+            for (c, _), (form, values) in zip(conditions, forms, strict=True)
+        )
+        values = {f"c{n}_{i}": v for n, (_, vs) in enumerate(forms) for i, v in enumerate(vs)}
+        read = _Read(shape, build, values, len(self.plan.key) + 1, joined)
+        merged = self._merge([self._pages(shard, read) for shard in self._targets()])
         return merged if joined else self._resolve(merged)
 
     def _listing(self) -> Iterator[tuple[Key, Entity | None, bytes]]:
-        cols = [entities.c.added_id, entities.c.id]
-        base = sa.select(*cols, entities.c.kind, entities.c.version, entities.c.body).where(
-            entities.c.kind == self.kind, entities.c.body.is_not(None)
-        )
-        streams = [self._pages(s, base, cols, True) for s in range(len(self.store.shards))]
-        return self._merge(streams)
+        def build(bind: Bind) -> tuple[Any, list[Any]]:
+            cols = [entities.c.added_id, entities.c.id]
+            base = sa.select(*cols, entities.c.kind, entities.c.version, entities.c.body)
+            kind = bind("kind", self.kind, entities.c.kind)
+            return base.where(entities.c.kind == kind, entities.c.body.is_not(None)), cols
+
+        read = _Read(("listing",), build, {"kind": self.kind}, 2, True)
+        return self._merge([self._pages(s, read) for s in range(len(self.store.shards))])
 
     def _sorted_scan(self) -> Iterator[tuple[Key, Entity | None, bytes]]:
         """A scan ordered by body fields: read the kind, sort in memory."""
@@ -101,24 +136,50 @@ class Reader:
         keyed.sort(key=lambda item: _sortable(item[0]), reverse=self.plan.desc)
         return iter(keyed)
 
-    def _pages(
-        self, shard: int, base: Any, cols: list[Any], joined: bool
-    ) -> Iterator[tuple[Key, Entity | None, bytes]]:
+    def _pages(self, shard: int, read: _Read) -> Iterator[tuple[Key, Entity | None, bytes]]:
         """One shard's rows in key order, read in growing keyset pages."""
-        order = [c.desc() if self.plan.desc else c.asc() for c in cols]
         after, size = self.spec.after, self._first_page()
+        width, entity = read.width, self._entity if read.joined else _no_entity
         while True:
-            stmt = base.order_by(*order).limit(size)
-            if after is not None:
-                stmt = stmt.where(_after(cols, after, self.plan.desc))
-            with dialect.read(self.store.shards.engines[shard]) as conn:
-                rows = conn.execute(stmt).all()
+            rows = self._page(shard, read, after, size)
             for row in rows:
-                key = tuple(row[: len(cols)])
-                yield key, self._entity(row, len(cols)) if joined else None, bytes(key[-1])
+                key = tuple(row[:width])
+                yield key, entity(row, width), bytes(key[-1])
             if len(rows) < size:
                 return
-            after, size = tuple(rows[-1][: len(cols)]), min(size * 2, _MAX_PAGE)
+            after, size = tuple(rows[-1][:width]), min(size * 2, _MAX_PAGE)
+
+    def _page(self, shard: int, read: _Read, after: Key | None, size: int) -> Sequence[Any]:
+        engine = self.store.shards.engines[shard]
+        fast = self.store._fast[engine]
+        if fast is not None:
+            return self._compiled(engine.dialect, read, after, size).run(fast, read.values, after)
+        with dialect.read(engine) as conn:
+            return conn.execute(self._statement(read, after, size, _as_is)).all()
+
+    def _statement(self, read: _Read, after: Key | None, size: int, bind: Bind) -> Any:
+        base, cols = read.build(bind)
+        order = [c.desc() if self.plan.desc else c.asc() for c in cols]
+        stmt = base.order_by(*order).limit(size)
+        if after is not None:
+            binds = [
+                None if v is None else bind(f"a{j}", v, c)
+                for j, (c, v) in enumerate(zip(cols, after, strict=True))
+            ]
+            stmt = stmt.where(_after(cols, binds, self.plan.desc))
+        return stmt
+
+    def _compiled(self, dialect_: Dialect, read: _Read, after: Key | None, size: int) -> _Compiled:
+        """The page's statement compiled for the DBAPI cursor, once per shape of page."""
+        nulls = None if after is None else tuple(v is None for v in after)
+        shape = (dialect_, read.shape, self.plan.desc, size, nulls)
+        compiled = _statements.get(shape)
+        if compiled is None:
+            if len(_statements) >= _MAX_STATEMENTS:
+                _statements.clear()
+            stmt = self._statement(read, after, size, _parameter)
+            compiled = _statements[shape] = _Compiled.of(stmt, dialect_)
+        return compiled
 
     def _merge(self, streams: list[Iterator[Any]]) -> Iterator[Any]:
         if len(streams) == 1:
@@ -137,9 +198,11 @@ class Reader:
         for key, entity, entity_id in rows:
             if entity is None or entity_id in seen or entity.kind != self.kind:
                 continue
-            if all(
-                c.matches(entity._body, self.plan.kind_of(c.field)) for c in self.spec.conditions
-            ):
+            body = entity._body
+            for condition, kind in self._checks:
+                if not condition.matches(body, kind):
+                    break
+            else:
                 seen.add(entity_id)
                 yield entity, key
 
@@ -167,17 +230,17 @@ class Reader:
         return range(len(shards))
 
     def _first_page(self) -> int:
+        # Exactly what is asked for: a stale or repeated row costs one more page, read only then.
         if self.spec.limit is None:
             return 200
-        return max(10, min(self.spec.offset + self.spec.limit + 5, _MAX_PAGE))
+        return max(10, min(self.spec.offset + self.spec.limit, _MAX_PAGE))
 
     def _entity(self, row: Any, at: int) -> Entity | None:
-        kind, version, body = row[at], row[at + 1], row[at + 2]
+        body = row[at + 2]
         if body is None:
             return None
-        return Entity(
-            uuid.UUID(bytes=bytes(row[at - 1])), kind, version, self.store.codec.decode(body)
-        )
+        entity_id = uuid.UUID(bytes=bytes(row[at - 1]))
+        return Entity(entity_id, row[at], row[at + 1], self._decode(body))
 
     def _scalar(self, shard: int, stmt: Any) -> int:
         with dialect.read(self.store.shards.engines[shard]) as conn:
@@ -198,13 +261,104 @@ class Reader:
         return (max if self.plan.desc else min)(normalized, key=lambda v: _sortable((v,)))
 
 
+class _Read(NamedTuple):
+    """A paged read: its shape, the statement it builds, the values it binds, its key width.
+
+    ``build(bind)`` returns the statement without order and limit, and its key columns; every
+    value in it is bound through ``bind``, so that one compilation serves all reads of a shape.
+    """
+
+    shape: tuple[Any, ...]
+    build: Callable[[Bind], tuple[Any, list[Any]]]
+    values: dict[str, Any]
+    width: int
+    joined: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class _Compiled:
+    """A page's SQL for the DBAPI cursor, with where each named value goes and how it converts.
+
+    Through SQLAlchemy's Connection a page cost more than the raw join it runs: building the
+    statement, its cache key, and the checkout's ping and rollback. This is the one place a
+    query runs on the DBAPI cursor instead, on the store's kept connections (``FastPath``); the
+    values still go through the column types' bind and result processors, as the Core path's do.
+    """
+
+    sql: str
+    names: tuple[str, ...]
+    defaults: dict[str, Any]
+    binders: tuple[Any, ...]
+    results: tuple[tuple[int, Callable[[Any], Any]], ...]
+
+    @classmethod
+    def of(cls, stmt: Any, dialect_: Dialect) -> _Compiled:
+        compiled = stmt.compile(dialect=dialect_)
+        names = tuple(compiled.positiontup or ())
+        binders = tuple(
+            compiled.binds[name].type.dialect_impl(dialect_).bind_processor(dialect_)
+            for name in names
+        )
+        results = tuple(
+            (i, process)
+            for i, column in enumerate(stmt.selected_columns)
+            if (process := column.type.dialect_impl(dialect_).result_processor(dialect_, None))
+        )
+        return cls(str(compiled), names, dict(compiled.params), binders, results)
+
+    def run(self, fast: FastPath, values: dict[str, Any], after: Key | None) -> Sequence[Any]:
+        values = {**self.defaults, **values}
+        if after is not None:
+            values.update((f"a{j}", v) for j, v in enumerate(after))
+        params = [
+            values[name] if process is None else process(values[name])
+            for name, process in zip(self.names, self.binders, strict=True)
+        ]
+        rows = fast.select(self.sql, params)
+        if not self.results:
+            return rows
+        return [self._converted(row) for row in rows]
+
+    def _converted(self, row: Any) -> tuple[Any, ...]:
+        converted = list(row)
+        for i, process in self.results:
+            converted[i] = process(converted[i])
+        return tuple(converted)
+
+
+_statements: dict[tuple[Any, ...], _Compiled] = {}
+
+
+def _no_entity(_row: Any, _at: int) -> None:
+    """An index row read apart from its entity, which is fetched from its own shard later."""
+    return None
+
+
+def _as_is(_name: str, value: Any, _column: Any) -> Any:
+    """Bind a value as SQLAlchemy binds any literal: the Core path, with its own cache."""
+    return value
+
+
+def _parameter(name: str, value: Any, column: Any) -> Any:
+    """Bind a value as a named parameter of the column's type, to compile once per shape."""
+    return sa.bindparam(name, value, type_=column.type)
+
+
+def _named(bind: Bind, prefix: str, column: Any) -> Callable[[int, Any], Any]:
+    """A condition's binder: its i-th value gets the name ``prefix + i``."""
+    return lambda i, value: bind(f"{prefix}{i}", value, column)
+
+
 def _sortable(key: Key) -> tuple[Any, ...]:
     """NULL sorts first, as MySQL and SQLite sort it ascending."""
     return tuple((0,) if v is None else (1, v) for v in key)
 
 
-def _after(cols: list[Any], key: Key, desc: bool) -> Any:
-    """Rows strictly after ``key`` in (cols...) order, NULLs first ascending, last descending."""
+def _after(cols: list[Any], key: Sequence[Any], desc: bool) -> Any:
+    """Rows strictly after ``key`` in (cols...) order, NULLs first ascending, last descending.
+
+    ``key`` holds the values as bound (None for NULL), so that one statement serves many keys.
+    """
     terms = []
     for i, col in enumerate(cols):
         equal = [_eq(c, v) for c, v in zip(cols[:i], key[:i], strict=True)]
