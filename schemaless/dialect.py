@@ -73,7 +73,8 @@ def _mysql_engine(url: sa.URL, **options: Any) -> Engine:
     query = dict(url.query)
     query.setdefault("charset", "utf8mb4")
     # TIMESTAMP columns convert through the session time zone: pin it, so UTC stays UTC.
-    connect_args = {"init_command": "SET time_zone = '+00:00'"}
+    connect_args: dict[str, Any] = {"init_command": "SET time_zone = '+00:00'"}
+    connect_args["conv"] = _mysql_conversions()
     connect_args.update(options.pop("connect_args", {}))
     options["connect_args"] = connect_args
     options.setdefault("pool_pre_ping", True)
@@ -83,6 +84,28 @@ def _mysql_engine(url: sa.URL, **options: Any) -> Engine:
     # READ COMMITTED: no gap locks, so the indexer's SKIP LOCKED claims never block new writes.
     options.setdefault("isolation_level", "READ COMMITTED")
     return sa.create_engine(url.set(query=query), **options)
+
+
+def _mysql_conversions() -> dict[Any, Any]:
+    """mysqlclient's conversions, with DATETIME and TIMESTAMP parsed by CPython's C parser.
+
+    mysqlclient parses each datetime it reads in Python, slicing and int()-ing every part; an
+    indexed query of ten rows spent a tenth of its Python time there. ``fromisoformat`` reads
+    the same text seven times faster; zero dates and anything else it refuses go to the original.
+    """
+    from MySQLdb.constants import FIELD_TYPE
+    from MySQLdb.converters import conversions
+    from MySQLdb.times import DateTime_or_None
+
+    def to_datetime(text: str) -> Any:
+        if len(text) < 11:  # mysqlclient's own rule: a DATETIME shown as a date is a date
+            return DateTime_or_None(text)
+        try:
+            return dt.datetime.fromisoformat(text)
+        except ValueError:
+            return DateTime_or_None(text)
+
+    return {**conversions, FIELD_TYPE.DATETIME: to_datetime, FIELD_TYPE.TIMESTAMP: to_datetime}
 
 
 def _sqlite_engine(url: sa.URL, **options: Any) -> Engine:

@@ -18,13 +18,24 @@ class Entity:
         ('hi', 1)
     """
 
-    __slots__ = ("id", "kind", "version", "_body")
+    __slots__ = ("_id", "kind", "version", "_body")
 
-    def __init__(self, id: uuid.UUID, kind: str, version: int, body: dict[str, Any]) -> None:
-        self.id = id
+    def __init__(
+        self, id: uuid.UUID | bytes, kind: str, version: int, body: dict[str, Any]
+    ) -> None:
+        self._id = id  # or the 16 bytes of a row a query read: made a UUID when first asked for
         self.kind = kind
         self.version = version
         self._body = body
+
+    @property
+    def id(self) -> uuid.UUID:
+        entity_id = self._id
+        if type(entity_id) is bytes:
+            # A query returns pages of entities whose ids are often never asked for, and
+            # UUID(bytes=...) cost it as much as decoding a small body.
+            entity_id = self._id = uuid.UUID(bytes=entity_id)
+        return entity_id  # type: ignore[return-value]
 
     @property
     def body(self) -> dict[str, Any]:

@@ -107,6 +107,26 @@ class Condition:
             return any(self._holds(v, kind) for v in value)
         return self._holds(value, kind)
 
+    def checker(self, kind: str | None) -> Callable[[dict[str, Any]], bool]:
+        """:meth:`matches` for bodies read through an index of type ``kind``.
+
+        A query checks every entity it returns; an exact value that the body holds as it is
+        (the common case) is then answered without normalizing anything.
+        """
+        try:
+            wanted = self.normalized(kind)
+        except WrongType:
+            wanted = _NOTHING
+        if self.lookup != "exact" or wanted is _NOTHING:
+            return lambda body: self.matches(body, kind)
+        field, wanted_type, matches = self.field, type(wanted), self.matches
+
+        def check(body: dict[str, Any]) -> bool:
+            value = body.get(field)
+            return (type(value) is wanted_type and value == wanted) or matches(body, kind)
+
+        return check
+
     def _holds(self, raw: Any, kind: str | None) -> bool:
         try:
             wanted = self.normalized(kind)
@@ -126,6 +146,8 @@ class Condition:
         except TypeError:
             return False
 
+
+_NOTHING = object()
 
 _CLAUSES: dict[str, Callable[[Any, list[Any]], Any]] = {
     "null": lambda column, _: column.is_(None),

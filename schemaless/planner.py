@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple, TypeVar
 
 from .errors import IndexNotReady, IndexRequired, InvalidQuery
 from .index import Index, WrongType
 from .lookups import Condition, _same
 from .registry import Entry
+
+T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +29,12 @@ class Plan:
     index: Index | None
     key: tuple[str, ...] = ()
     desc: bool = False
+
+    @functools.cached_property
+    def shape(self) -> tuple[Any, ...]:
+        """What, besides values, decides this plan's SQL; made once, as plans are reused."""
+        fields = tuple(self.index.fields.items()) if self.index else ()
+        return (self.index and self.index.name, fields, self.key, self.desc)
 
     def kind_of(self, field: str) -> str | None:
         """The index type of a field, which decides how its values compare (None: loosely)."""
@@ -89,16 +97,27 @@ class _Shape(NamedTuple):
 
 
 class _Shapes:
-    """The indexes that could serve each shape of query, for one registry snapshot.
+    """What planning learns from a query's shape alone, kept for one registry snapshot.
 
-    Every query built is planned, often more than once, and the shape (the kind, the fields and
-    lookups filtered on, the order) repeats where the values do not; only a partial index's
-    ``where`` and the values' types depend on values, and are checked on every call. A new
-    snapshot starts afresh.
+    Every query built is checked and planned, and the shape (the kind, the fields and lookups
+    filtered on, the order) repeats where the values do not: which indexes could serve it, and
+    in which order of preference. Only a partial index's ``where`` and the values' types depend
+    on values, and are checked on every call. A new snapshot starts afresh.
     """
 
     def __init__(self) -> None:
-        self._state: tuple[object, dict[Any, _Shape]] = (None, {})
+        self._state: tuple[object, dict[Any, Any]] = (None, {})
+
+    def memo(self, entries: Sequence[Entry], key: Any, make: Callable[[], T]) -> T:
+        """``make()``, computed once per ``key`` for this registry snapshot."""
+        state = self._state  # read once: another thread may swap in another snapshot's
+        if state[0] is not entries:
+            state = self._state = (entries, {})
+        try:
+            return state[1][key]
+        except KeyError:
+            made = state[1][key] = make()
+            return made
 
     def of(
         self,
@@ -108,40 +127,53 @@ class _Shapes:
         desc: bool,
         entries: Sequence[Entry],
     ) -> _Shape:
-        state = self._state  # read once: another thread may swap in another snapshot's
-        if state[0] is not entries:
-            state = self._state = (entries, {})
         key = (kind, tuple((c.field, c.lookup) for c in conditions), names, desc)
-        try:
-            return state[1][key]
-        except KeyError:
-            pass
-        ranked = []
-        for entry in entries:
-            if entry.is_live and entry.index.kind == kind:
-                served = _serves(entry.index, conditions, names)
-                if served is not None:
-                    leftover = len(entry.index.fields) - len(served)
-                    ranked.append(
-                        _Candidate(
-                            entry.is_ready, leftover, entry.index, Plan(entry.index, served, desc)
-                        )
-                    )
-        # A stable sort: among equals the registry's order decides, as max() over it would.
-        best = sorted(
-            ranked, key=lambda c: (c.is_ready, c.leftover, -len(c.index.fields)), reverse=True
-        )
-        shape = state[1][key] = _Shape(ranked, best)
-        return shape
+        return self.memo(entries, key, lambda: _rank(kind, conditions, names, desc, entries))
+
+
+def _rank(
+    kind: str,
+    conditions: Sequence[Condition],
+    names: tuple[str, ...],
+    desc: bool,
+    entries: Sequence[Entry],
+) -> _Shape:
+    ranked = []
+    for entry in entries:
+        if entry.is_live and entry.index.kind == kind:
+            served = _serves(entry.index, conditions, names)
+            if served is not None:
+                leftover = len(entry.index.fields) - len(served)
+                plan = Plan(entry.index, served, desc)
+                ranked.append(_Candidate(entry.is_ready, leftover, entry.index, plan))
+    # A stable sort: among equals the registry's order decides, as max() over it would.
+    best = sorted(
+        ranked, key=lambda c: (c.is_ready, c.leftover, -len(c.index.fields)), reverse=True
+    )
+    return _Shape(ranked, best)
 
 
 _shapes = _Shapes()
 
 
-def could_serve(
+def require_servable(
+    kind: str, conditions: Sequence[Condition], order: Sequence[str], entries: Sequence[Entry]
+) -> None:
+    """Raise IndexRequired unless some index holds every field named so far.
+
+    What a query builder checks at each step: more filters may still make an index serve, so
+    only the fields count; which index serves, and whether the values fit it, is settled when
+    the query runs. Answers are kept per registry snapshot, as every query built asks.
+    """
+    key = ("servable", kind, tuple(c.field for c in conditions), tuple(order))
+    servable = _shapes.memo(entries, key, lambda: _could_serve(kind, conditions, order, entries))
+    if not servable:
+        raise IndexRequired(_no_index_message(kind, conditions, order, entries))
+
+
+def _could_serve(
     kind: str, conditions: Sequence[Condition], order: Sequence[str], entries: Sequence[Entry]
 ) -> bool:
-    """Whether some index holds every field named so far (more filters may make it serve)."""
     fields = {c.field for c in conditions} | set(parse_order(order)[0])
     return any(
         e.index.kind == kind and fields <= set(e.index.fields) | set(e.index.where)

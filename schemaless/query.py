@@ -18,9 +18,9 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .entity import Entity
-from .errors import IndexNotReady, IndexRequired, InvalidQuery
+from .errors import InvalidQuery
 from .lookups import Condition
-from .planner import Plan, choose, could_serve, parse_order
+from .planner import Plan, choose, parse_order, require_servable
 from .reader import Reader
 
 if TYPE_CHECKING:
@@ -171,17 +171,8 @@ class Query:
     def _checked(self) -> Query:
         """Raise IndexRequired now when no index could ever serve what is asked so far."""
         spec = self._spec
-        if spec.scan:
-            return self
-        try:
-            self.plan()  # made now, it serves the run too
-        except IndexNotReady:
-            # Raised when the query runs, unless allow_partial() comes first; what a ready
-            # index would raise now (a value of the wrong type) is still raised now.
-            choose(self.kind, spec.conditions, spec.order, self._entries(), allow_partial=True)
-        except IndexRequired:
-            if not could_serve(self.kind, spec.conditions, spec.order, self._entries()):
-                raise
+        if not spec.scan:
+            require_servable(self.kind, spec.conditions, spec.order, self._entries())
         return self
 
     def _entries(self) -> Sequence[Entry]:

@@ -34,8 +34,11 @@ if TYPE_CHECKING:
     from .store import Store
 
 Key = tuple[Any, ...]
+Candidate = tuple[Key, Entity | None, bytes]  # an index row: its key, its entity, the entity id
+Page = list[Candidate]
 Bind = Callable[[str, Any, Any], Any]  # (name, value, column) -> what the statement binds
 _MAX_PAGE = 1000
+_RESOLVE_BATCH = 100  # index rows whose entities are fetched from their shards at once
 _MAX_STATEMENTS = 512  # compiled statements kept; the shapes of an application's queries
 
 
@@ -45,7 +48,7 @@ class Reader:
     def __init__(self, store: Store, kind: str, plan: Plan, spec: _Spec) -> None:
         self.store, self.kind, self.plan, self.spec = store, kind, plan, spec
         # Each condition with the index type its values compare as, looked up once per query.
-        self._checks = [(c, plan.kind_of(c.field)) for c in spec.conditions]
+        self._checks = [c.checker(plan.kind_of(c.field)) for c in spec.conditions]
         self._decode = store.codec.decode
 
     def entities(self) -> Iterator[tuple[Entity, Key]]:
@@ -72,14 +75,14 @@ class Reader:
 
     # -- candidates ---------------------------------------------------------------------------
 
-    def _candidates(self) -> Iterator[tuple[Key, Entity | None, bytes]]:
+    def _candidates(self) -> Iterator[Page]:
         if self.plan.index is not None:
             return self._from_index()
         if self.spec.scan and self.plan.key:
             return self._sorted_scan()
         return self._listing()
 
-    def _from_index(self) -> Iterator[tuple[Key, Entity | None, bytes]]:
+    def _from_index(self) -> Iterator[Page]:
         index = self.plan.index
         assert index is not None
         joined = index.shard_on is None or len(self.store.shards) == 1
@@ -101,14 +104,7 @@ class Reader:
             ]
             return base.where(*where), cols
 
-        shape: tuple[Any, ...] = (
-            "index",
-            index.name,
-            tuple(index.fields.items()),
-            joined,
-            self.plan.key,
-        )
-        shape += tuple(
+        shape = (self.plan.shape, joined) + tuple(
             (c.field, form, len(values))
             for (c, _), (form, values) in zip(conditions, forms, strict=True)
         )
@@ -117,7 +113,7 @@ class Reader:
         merged = self._merge([self._pages(shard, read) for shard in self._targets()])
         return merged if joined else self._resolve(merged)
 
-    def _listing(self) -> Iterator[tuple[Key, Entity | None, bytes]]:
+    def _listing(self) -> Iterator[Page]:
         def build(bind: Bind) -> tuple[Any, list[Any]]:
             cols = [entities.c.added_id, entities.c.id]
             base = sa.select(*cols, entities.c.kind, entities.c.version, entities.c.body)
@@ -127,27 +123,47 @@ class Reader:
         read = _Read(("listing",), build, {"kind": self.kind}, 2, True)
         return self._merge([self._pages(s, read) for s in range(len(self.store.shards))])
 
-    def _sorted_scan(self) -> Iterator[tuple[Key, Entity | None, bytes]]:
+    def _sorted_scan(self) -> Iterator[Page]:
         """A scan ordered by body fields: read the kind, sort in memory."""
-        keyed = [(self.key_of(e), e, e.id.bytes) for _, e, _ in self._listing() if e is not None]
+        listed = itertools.chain.from_iterable(self._listing())
+        keyed: Page = [(self.key_of(e), e, e.id.bytes) for _, e, _ in listed if e is not None]
         if self.spec.after is not None:
             after = _sortable(self.spec.after)
             keyed = [k for k in keyed if (_sortable(k[0]) < after) == self.plan.desc]
         keyed.sort(key=lambda item: _sortable(item[0]), reverse=self.plan.desc)
-        return iter(keyed)
+        return iter([keyed])
 
-    def _pages(self, shard: int, read: _Read) -> Iterator[tuple[Key, Entity | None, bytes]]:
-        """One shard's rows in key order, read in growing keyset pages."""
+    def _pages(self, shard: int, read: _Read) -> Iterator[Page]:
+        """One shard's candidates in key order, a page at a time, read in growing keyset pages.
+
+        Pages, not rows, flow between the steps: a query of ten rows then costs one hop
+        through each step instead of ten.
+        """
         after, size = self.spec.after, self._first_page()
-        width, entity = read.width, self._entity if read.joined else _no_entity
+        width = read.width
         while True:
             rows = self._page(shard, read, after, size)
-            for row in rows:
-                key = tuple(row[:width])
-                yield key, entity(row, width), bytes(key[-1])
+            if read.joined:
+                yield self._joined(rows, width)
+            else:
+                yield [(key := tuple(row[:width]), None, bytes(key[-1])) for row in rows]
             if len(rows) < size:
                 return
             after, size = tuple(rows[-1][:width]), min(size * 2, _MAX_PAGE)
+
+    def _joined(self, rows: Sequence[Any], width: int) -> Page:
+        """Candidates of rows that carry (key..., entity_id, kind, version, body)."""
+        decode = self._decode
+        page: Page = []
+        for row in rows:
+            key = tuple(row[:width])
+            entity_id, body = bytes(key[-1]), row[width + 2]
+            if body is None:  # a tombstone
+                page.append((key, None, entity_id))
+            else:
+                entity = Entity(entity_id, row[width], row[width + 1], decode(body))
+                page.append((key, entity, entity_id))
+        return page
 
     def _page(self, shard: int, read: _Read, after: Key | None, size: int) -> Sequence[Any]:
         engine = self.store.shards.engines[shard]
@@ -181,30 +197,38 @@ class Reader:
             compiled = _statements[shape] = _Compiled.of(stmt, dialect_)
         return compiled
 
-    def _merge(self, streams: list[Iterator[Any]]) -> Iterator[Any]:
+    def _merge(self, streams: list[Iterator[Page]]) -> Iterator[Page]:
         if len(streams) == 1:
             return streams[0]
-        return heapq.merge(*streams, key=lambda item: _sortable(item[0]), reverse=self.plan.desc)
+        rows = [itertools.chain.from_iterable(stream) for stream in streams]
+        merged = heapq.merge(*rows, key=lambda item: _sortable(item[0]), reverse=self.plan.desc)
+        return _chunks(merged, _RESOLVE_BATCH)
 
-    def _resolve(self, rows: Iterator[Any]) -> Iterator[tuple[Key, Entity | None, bytes]]:
+    def _resolve(self, pages: Iterator[Page]) -> Iterator[Page]:
         """Fetch the entities of index rows from their own shards, a batch at a time."""
-        while batch := list(itertools.islice(rows, 100)):
-            found = self.store.get_many(uuid.UUID(bytes=r[2]) for r in batch)
-            for key, _, entity_id in batch:
-                yield key, found.get(uuid.UUID(bytes=entity_id)), entity_id
+        for page in pages:
+            for start in range(0, len(page), _RESOLVE_BATCH):
+                batch = page[start : start + _RESOLVE_BATCH]
+                found = self.store.get_many(entity_id for _, _, entity_id in batch)
+                yield [
+                    (key, found.get(uuid.UUID(bytes=entity_id)), entity_id)
+                    for key, _, entity_id in batch
+                ]
 
-    def _matching(self, rows: Iterable[tuple[Key, Entity | None, bytes]]) -> Iterator[Any]:
+    def _matching(self, pages: Iterable[Page]) -> Iterator[tuple[Entity, Key]]:
         seen: set[bytes] = set()
-        for key, entity, entity_id in rows:
-            if entity is None or entity_id in seen or entity.kind != self.kind:
-                continue
-            body = entity._body
-            for condition, kind in self._checks:
-                if not condition.matches(body, kind):
-                    break
-            else:
-                seen.add(entity_id)
-                yield entity, key
+        kind, checks = self.kind, self._checks
+        for page in pages:
+            for key, entity, entity_id in page:
+                if entity is None or entity_id in seen or entity.kind != kind:
+                    continue
+                body = entity._body
+                for check in checks:
+                    if not check(body):
+                        break
+                else:
+                    seen.add(entity_id)
+                    yield entity, key
 
     # -- SQL pieces ---------------------------------------------------------------------------
 
@@ -234,13 +258,6 @@ class Reader:
         if self.spec.limit is None:
             return 200
         return max(10, min(self.spec.offset + self.spec.limit, _MAX_PAGE))
-
-    def _entity(self, row: Any, at: int) -> Entity | None:
-        body = row[at + 2]
-        if body is None:
-            return None
-        entity_id = uuid.UUID(bytes=bytes(row[at - 1]))
-        return Entity(entity_id, row[at], row[at + 1], self._decode(body))
 
     def _scalar(self, shard: int, stmt: Any) -> int:
         with dialect.read(self.store.shards.engines[shard]) as conn:
@@ -329,11 +346,6 @@ class _Compiled:
 _statements: dict[tuple[Any, ...], _Compiled] = {}
 
 
-def _no_entity(_row: Any, _at: int) -> None:
-    """An index row read apart from its entity, which is fetched from its own shard later."""
-    return None
-
-
 def _as_is(_name: str, value: Any, _column: Any) -> Any:
     """Bind a value as SQLAlchemy binds any literal: the Core path, with its own cache."""
     return value
@@ -347,6 +359,11 @@ def _parameter(name: str, value: Any, column: Any) -> Any:
 def _named(bind: Bind, prefix: str, column: Any) -> Callable[[int, Any], Any]:
     """A condition's binder: its i-th value gets the name ``prefix + i``."""
     return lambda i, value: bind(f"{prefix}{i}", value, column)
+
+
+def _chunks(items: Iterator[Candidate], size: int) -> Iterator[Page]:
+    while page := list(itertools.islice(items, size)):
+        yield page
 
 
 def _sortable(key: Key) -> tuple[Any, ...]:

@@ -29,12 +29,12 @@ from .codec import Codec
 from .entity import Entity
 from .errors import ConfigurationError, Conflict, EntityTooLarge, NotFound, ShardUnavailable
 from .fastpath import FastPath
+from .query import Query
 from .shards import ShardMap
 from .tables import entities, entity_changes
 
 if TYPE_CHECKING:
     from .index import Index
-    from .query import Query
     from .registry import Registry
 
 logger = logging.getLogger(__name__)
@@ -185,8 +185,6 @@ class Store:
 
     def query(self, kind: str) -> Query:
         """A lazy query over entities of ``kind``; see :class:`schemaless.query.Query`."""
-        from .query import Query
-
         return Query(self, ids.check_name(kind, "kind"))
 
     def wait_for_indexes(self, timeout: float = 5.0) -> bool:
