@@ -148,12 +148,10 @@ class Query:
     # -- internals ------------------------------------------------------------------------------
 
     def _run(self) -> list[Entity]:
-        reader = Reader(self.store, self.kind, self.plan(), self._spec)
-        result, keys = [], self._keys
-        for entity, key in reader.entities():
-            keys[key[-1]] = key  # keys end with the entity id's bytes, cheaper to hash than a UUID
-            result.append(entity)
-        return result
+        found = list(Reader(self.store, self.kind, self.plan(), self._spec).entities())
+        # Keys end with the entity id's bytes, cheaper to hash than a UUID.
+        self._keys.update({key[-1]: key for _, key in found})
+        return [entity for entity, _ in found]
 
     def _sliced(self, item: slice) -> Query:
         if item.step not in (None, 1):

@@ -53,14 +53,14 @@ class Reader:
 
     def entities(self) -> Iterator[tuple[Entity, Key]]:
         """Matching entities with their keys, distinct, in order, offset and limit applied."""
-        found = self._matching(self._candidates())
+        found = itertools.chain.from_iterable(self._matching(self._candidates()))
         stop = None if self.spec.limit is None else self.spec.offset + self.spec.limit
         return itertools.islice(found, self.spec.offset, stop)
 
     def count(self) -> int:
         if self.plan.index is None:
             if self.spec.conditions or self.spec.scan:
-                return sum(1 for _ in self._matching(self._candidates()))
+                return sum(map(len, self._matching(self._candidates())))
             return self._count_listing()
         table = self.store.registry.table(self.plan.index)
         stmt = sa.select(sa.func.count(sa.distinct(table.c.entity_id))).where(*self._where(table))
@@ -146,7 +146,7 @@ class Reader:
             if read.joined:
                 yield self._joined(rows, width)
             else:
-                yield [(key := tuple(row[:width]), None, bytes(key[-1])) for row in rows]
+                yield [(key := row[:width], None, bytes(key[-1])) for row in rows]
             if len(rows) < size:
                 return
             after, size = tuple(rows[-1][:width]), min(size * 2, _MAX_PAGE)
@@ -156,7 +156,7 @@ class Reader:
         decode = self._decode
         page: Page = []
         for row in rows:
-            key = tuple(row[:width])
+            key = row[:width]  # a tuple, from the driver's tuples and SQLAlchemy's rows alike
             entity_id, body = bytes(key[-1]), row[width + 2]
             if body is None:  # a tombstone
                 page.append((key, None, entity_id))
@@ -215,10 +215,12 @@ class Reader:
                     for key, _, entity_id in batch
                 ]
 
-    def _matching(self, pages: Iterable[Page]) -> Iterator[tuple[Entity, Key]]:
+    def _matching(self, pages: Iterable[Page]) -> Iterator[list[tuple[Entity, Key]]]:
+        """Each page's entities that truly match, with their keys, each entity once."""
         seen: set[bytes] = set()
         kind, checks = self.kind, self._checks
         for page in pages:
+            found = []
             for key, entity, entity_id in page:
                 if entity is None or entity_id in seen or entity.kind != kind:
                     continue
@@ -228,7 +230,8 @@ class Reader:
                         break
                 else:
                     seen.add(entity_id)
-                    yield entity, key
+                    found.append((entity, key))
+            yield found
 
     # -- SQL pieces ---------------------------------------------------------------------------
 
