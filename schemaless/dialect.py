@@ -87,11 +87,12 @@ def _mysql_engine(url: sa.URL, **options: Any) -> Engine:
 
 
 def _mysql_conversions() -> dict[Any, Any]:
-    """mysqlclient's conversions, with DATETIME and TIMESTAMP parsed by CPython's C parser.
+    """mysqlclient's conversions, with datetimes read and written by CPython's C code.
 
-    mysqlclient parses each datetime it reads in Python, slicing and int()-ing every part; an
-    indexed query of ten rows spent a tenth of its Python time there. ``fromisoformat`` reads
-    the same text seven times faster; zero dates and anything else it refuses go to the original.
+    mysqlclient parses each DATETIME it reads, and formats each datetime it sends, in Python,
+    field by field: an indexed query of ten rows spent a tenth of its Python time parsing, and a
+    backfill an eighth of its time formatting. ``fromisoformat`` and ``isoformat`` give the same
+    values several times faster; zero dates and anything else they refuse go to the originals.
     """
     from MySQLdb.constants import FIELD_TYPE
     from MySQLdb.converters import conversions
@@ -105,7 +106,17 @@ def _mysql_conversions() -> dict[Any, Any]:
         except ValueError:
             return DateTime_or_None(text)
 
-    return {**conversions, FIELD_TYPE.DATETIME: to_datetime, FIELD_TYPE.TIMESTAMP: to_datetime}
+    def datetime_literal(value: dt.datetime, _encoders: Any) -> bytes:
+        if value.tzinfo is not None:  # mysqlclient writes the wall time and drops the zone
+            value = value.replace(tzinfo=None)
+        return b"'" + value.isoformat(" ").encode() + b"'"  # digits and -: . only: no escaping
+
+    return {
+        **conversions,
+        FIELD_TYPE.DATETIME: to_datetime,
+        FIELD_TYPE.TIMESTAMP: to_datetime,
+        dt.datetime: datetime_literal,
+    }
 
 
 def _sqlite_engine(url: sa.URL, **options: Any) -> Engine:

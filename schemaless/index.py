@@ -101,8 +101,18 @@ class Index:
 
         Raises WrongType when a value does not fit its field's type: that entity is left out.
         """
-        if not self.covers(body):
+        if self.where and not self.covers(body):
             return []
+        row = []
+        for field, kind in self.fields.items():
+            value = body.get(field)
+            if isinstance(value, list):
+                return self._combined(body)
+            row.append(normalize(kind, value, field))
+        return [tuple(row)]  # no list field: one row, the common case, made without products
+
+    def _combined(self, body: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """One row per combination of the elements of the list fields, each row once."""
         choices = [
             self._values(field, kind, body.get(field)) for field, kind in self.fields.items()
         ]
