@@ -47,6 +47,8 @@ _SAME_PLAN = {"offset", "limit", "after"}  # changes that keep a query's plan
 class Query:
     """Entities of one kind matching every condition, in index order."""
 
+    __slots__ = ("store", "kind", "_spec", "_result", "_keys", "_planned")
+
     def __init__(
         self, store: Store, kind: str, spec: _Spec | None = None, keys: dict[Any, Any] | None = None
     ) -> None:

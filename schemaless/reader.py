@@ -176,7 +176,8 @@ class Reader:
     def _statement(self, read: _Read, after: Key | None, size: int, bind: Bind) -> Any:
         base, cols = read.build(bind)
         order = [c.desc() if self.plan.desc else c.asc() for c in cols]
-        stmt = base.order_by(*order).limit(size)
+        # The page size is part of the statement's shape: written in, it binds nothing.
+        stmt = base.order_by(*order).limit(sa.literal_column(str(int(size))))
         if after is not None:
             binds = [
                 None if v is None else bind(f"a{j}", v, c)
