@@ -67,7 +67,8 @@ def choose(
     names, desc = parse_order(order)
     if not conditions and not names:
         return Plan(None)
-    shape = _shapes.of(kind, conditions, names, desc, entries)
+    key = (kind, tuple((c.field, c.lookup) for c in conditions), names, desc)
+    shape = _memo.get(entries, key, lambda: _rank(kind, conditions, names, desc, entries))
     for candidate in shape.best:
         if (candidate.is_ready or allow_partial) and _where_holds(candidate.index, conditions):
             _check_values(candidate.index, conditions)
@@ -96,7 +97,7 @@ class _Shape(NamedTuple):
     best: list[_Candidate]  # best first: ready, fewest fields left over, fewest fields
 
 
-class _Shapes:
+class _Memo:
     """What planning learns from a query's shape alone, kept for one registry snapshot.
 
     Every query built is checked and planned, and the shape (the kind, the fields and lookups
@@ -108,7 +109,7 @@ class _Shapes:
     def __init__(self) -> None:
         self._state: tuple[object, dict[Any, Any]] = (None, {})
 
-    def memo(self, entries: Sequence[Entry], key: Any, make: Callable[[], T]) -> T:
+    def get(self, entries: Sequence[Entry], key: Any, make: Callable[[], T]) -> T:
         """``make()``, computed once per ``key`` for this registry snapshot."""
         state = self._state  # read once: another thread may swap in another snapshot's
         if state[0] is not entries:
@@ -118,17 +119,6 @@ class _Shapes:
         except KeyError:
             made = state[1][key] = make()
             return made
-
-    def of(
-        self,
-        kind: str,
-        conditions: Sequence[Condition],
-        names: tuple[str, ...],
-        desc: bool,
-        entries: Sequence[Entry],
-    ) -> _Shape:
-        key = (kind, tuple((c.field, c.lookup) for c in conditions), names, desc)
-        return self.memo(entries, key, lambda: _rank(kind, conditions, names, desc, entries))
 
 
 def _rank(
@@ -153,7 +143,7 @@ def _rank(
     return _Shape(ranked, best)
 
 
-_shapes = _Shapes()
+_memo = _Memo()
 
 
 def require_servable(
@@ -166,7 +156,7 @@ def require_servable(
     the query runs. Answers are kept per registry snapshot, as every query built asks.
     """
     key = ("servable", kind, tuple(c.field for c in conditions), tuple(order))
-    servable = _shapes.memo(entries, key, lambda: _could_serve(kind, conditions, order, entries))
+    servable = _memo.get(entries, key, lambda: _could_serve(kind, conditions, order, entries))
     if not servable:
         raise IndexRequired(_no_index_message(kind, conditions, order, entries))
 

@@ -307,8 +307,7 @@ class _Compiled:
     """
 
     sql: str
-    names: tuple[str, ...]
-    defaults: dict[str, Any]
+    names: tuple[str, ...]  # every one a value of the read (conditions) or of its ``after`` key
     binders: tuple[Any, ...]
     results: tuple[tuple[int, Callable[[Any], Any]], ...]
 
@@ -325,12 +324,11 @@ class _Compiled:
             for i, column in enumerate(stmt.selected_columns)
             if (process := column.type.dialect_impl(dialect_).result_processor(dialect_, None))
         )
-        return cls(str(compiled), names, dict(compiled.params), binders, results)
+        return cls(str(compiled), names, binders, results)
 
     def run(self, fast: FastPath, values: dict[str, Any], after: Key | None) -> Sequence[Any]:
-        values = {**self.defaults, **values}
         if after is not None:
-            values.update((f"a{j}", v) for j, v in enumerate(after))
+            values = {**values, **{f"a{j}": v for j, v in enumerate(after)}}
         params = [
             values[name] if process is None else process(values[name])
             for name, process in zip(self.names, self.binders, strict=True)
