@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 # Run as `python bench/x.py` from a checkout, measure that checkout's package, installed or not.
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
@@ -91,6 +92,25 @@ def _resize(server_url: str, sizes: dict[str, int]) -> None:
                 time.sleep(0.05)
     finally:
         connection.close()
+
+
+def raw_connection(url: str, *, autocommit: bool = True) -> Any:
+    """A mysqlclient connection with the session settings schemaless's engines use: the anchor's."""
+    import MySQLdb
+
+    parsed = make_url(url)
+    connection = MySQLdb.connect(
+        host=parsed.host or "127.0.0.1",
+        port=parsed.port or 3306,
+        user=parsed.username or "root",
+        password=parsed.password or "",
+        database=parsed.database,
+        charset="utf8mb4",
+        init_command="SET time_zone = '+00:00'",
+        autocommit=autocommit,
+    )
+    connection.cursor().execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+    return connection
 
 
 @contextmanager

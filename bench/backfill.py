@@ -47,8 +47,6 @@ from typing import Any
 
 import _common
 import msgpack
-import MySQLdb
-from sqlalchemy.engine import make_url
 
 import schemaless
 from indexer.backfill import Backfill
@@ -195,7 +193,7 @@ def _store_writer(url: str) -> Callable[[str, Any, dict[str, Any]], None]:
 
 
 def _json_writer(url: str) -> Callable[[str, Any, dict[str, Any]], None]:
-    cursor = _connect(url, autocommit=True).cursor()
+    cursor = _common.raw_connection(url, autocommit=True).cursor()
 
     def write(op: str, target: Any, body: dict[str, Any]) -> None:
         if op == "update":
@@ -221,7 +219,7 @@ def fill_store(store: schemaless.Store, bodies: list[dict[str, Any]], count: int
 
 
 def fill_json(url: str, bodies: list[dict[str, Any]], count: int) -> None:
-    connection = _connect(url, autocommit=False)
+    connection = _common.raw_connection(url, autocommit=False)
     cursor = connection.cursor()
     cursor.execute(JSON_TABLE)
     docs = [(as_json(body),) for body in bodies]
@@ -246,7 +244,7 @@ class RawCopy:
     """The backfill's work with mysqlclient and msgpack alone: the anchor of ``backfill``."""
 
     def __init__(self, url: str) -> None:
-        self.connection = _connect(url, autocommit=False)
+        self.connection = _common.raw_connection(url, autocommit=False)
         cursor = self.connection.cursor()
         cursor.execute(f"CREATE TABLE raw_copy LIKE index_{INDEX.name}")
         cursor.execute("SELECT MAX(added_id) FROM entities WHERE kind = %s", (KIND,))
@@ -286,32 +284,15 @@ def _ext(code: int, data: bytes) -> Any:
 
 
 def alter(url: str, column: str) -> None:
-    connection = _connect(url, autocommit=True)
+    connection = _common.raw_connection(url, autocommit=True)
     connection.cursor().execute(ALTER.format(column))
     connection.close()
 
 
 def undo_alter(url: str) -> None:
-    connection = _connect(url, autocommit=True)
+    connection = _common.raw_connection(url, autocommit=True)
     connection.cursor().execute(UNDO_ALTER)
     connection.close()
-
-
-def _connect(url: str, *, autocommit: bool) -> Any:
-    """A mysqlclient connection with the session settings schemaless's engines use."""
-    parsed = make_url(url)
-    connection = MySQLdb.connect(
-        host=parsed.host or "127.0.0.1",
-        port=parsed.port or 3306,
-        user=parsed.username or "root",
-        password=parsed.password or "",
-        database=parsed.database,
-        charset="utf8mb4",
-        init_command="SET time_zone = '+00:00'",
-        autocommit=autocommit,
-    )
-    connection.cursor().execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
-    return connection
 
 
 # -- the run ----------------------------------------------------------------------------------

@@ -44,8 +44,6 @@ from pathlib import Path
 from typing import Any
 
 import _common
-import MySQLdb
-from sqlalchemy.engine import make_url
 
 import schemaless
 from schemaless import Index
@@ -251,7 +249,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def _wait_visible(store: schemaless.Store, url: str, timeout: float = 60.0) -> None:
     """Put one entry and wait for its index row: the indexer is up and draining."""
     probe = store.put(KIND, Entries(seed=5).body()).id.bytes
-    connection = _raw_connection(url)
+    connection = _common.raw_connection(url)
     try:
         deadline = time.monotonic() + timeout
         while not _visible(connection, [probe]):
@@ -278,7 +276,7 @@ def _write_steadily(store: schemaless.Store, samples: Any, seconds: float) -> tu
 
 def _watch(url: str, samples: Any, lags: Any) -> None:
     """Poll the index table for the watched ids; report each one's lag, and the never seen."""
-    connection = _raw_connection(url)
+    connection = _common.raw_connection(url)
     pending: dict[bytes, float] = {}
     found: list[float] = []
     ending, deadline = False, float("inf")
@@ -338,7 +336,7 @@ class Raw:
     def __init__(self, url: str) -> None:
         self.url = url
         self.codec = Codec()
-        self.connection = _raw_connection(url)
+        self.connection = _common.raw_connection(url)
 
     def latest(self, users: list[int]) -> int:
         decode = self.codec.decode
@@ -355,7 +353,7 @@ class Raw:
 
     def reconnect(self) -> None:
         self.connection.close()
-        self.connection = _raw_connection(self.url)
+        self.connection = _common.raw_connection(self.url)
 
     def close(self) -> None:
         self.connection.close()
@@ -386,23 +384,6 @@ def measure_query(url: str, size: Size) -> _common.Result:
 
 
 # -- set-up -----------------------------------------------------------------------------------
-
-
-def _raw_connection(url: str) -> Any:
-    """An autocommit mysqlclient connection with the session settings schemaless's engines use."""
-    parsed = make_url(url)
-    connection = MySQLdb.connect(
-        host=parsed.host or "127.0.0.1",
-        port=parsed.port or 3306,
-        user=parsed.username or "root",
-        password=parsed.password or "",
-        database=parsed.database,
-        charset="utf8mb4",
-        init_command="SET time_zone = '+00:00'",
-        autocommit=True,
-    )
-    connection.cursor().execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
-    return connection
 
 
 def prefill(store: schemaless.Store, url: str, count: int) -> None:

@@ -31,8 +31,6 @@ from typing import Any
 
 import _common
 import msgpack
-import MySQLdb
-from sqlalchemy.engine import make_url
 
 import schemaless
 
@@ -135,13 +133,13 @@ class Raw:
         tables.migrate()
         tables.close()
         self.url = url
-        self.writer = _connect(url, autocommit=False)
-        self.reader = _connect(url, autocommit=True)
+        self.writer = _common.raw_connection(url, autocommit=False)
+        self.reader = _common.raw_connection(url, autocommit=True)
 
     def reconnect(self) -> None:
         self.close()
-        self.writer = _connect(self.url, autocommit=False)
-        self.reader = _connect(self.url, autocommit=True)
+        self.writer = _common.raw_connection(self.url, autocommit=False)
+        self.reader = _common.raw_connection(self.url, autocommit=True)
 
     def put(self, bodies: list[dict[str, Any]]) -> int:
         for body in bodies:
@@ -188,23 +186,6 @@ class Raw:
         cursor.executemany(INSERT_CHANGE, [row[:4] for row in rows])
         self.writer.commit()
         return [row[0] for row in rows]
-
-
-def _connect(url: str, *, autocommit: bool) -> Any:
-    """A mysqlclient connection with the session settings schemaless's engines use."""
-    parsed = make_url(url)
-    connection = MySQLdb.connect(
-        host=parsed.host or "127.0.0.1",
-        port=parsed.port or 3306,
-        user=parsed.username or "root",
-        password=parsed.password or "",
-        database=parsed.database,
-        charset="utf8mb4",
-        init_command="SET time_zone = '+00:00'",
-        autocommit=autocommit,
-    )
-    connection.cursor().execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
-    return connection
 
 
 def fill(side: Ours | Raw, bodies: list[dict[str, Any]], count: int) -> list[Any]:
