@@ -149,16 +149,42 @@ _memo = _Memo()
 def require_servable(
     kind: str, conditions: Sequence[Condition], order: Sequence[str], entries: Sequence[Entry]
 ) -> None:
-    """Raise IndexRequired unless some index holds every field named so far.
+    """Raise IndexRequired unless some index holds every field named so far, and InvalidQuery
+    for a value that no index field of its name can hold.
 
     What a query builder checks at each step: more filters may still make an index serve, so
-    only the fields count; which index serves, and whether the values fit it, is settled when
-    the query runs. Answers are kept per registry snapshot, as every query built asks.
+    only the fields count; which index serves, and whether the values fit that one, is settled
+    when the query runs. Answers are kept per registry snapshot, as every query built asks.
     """
     key = ("servable", kind, tuple(c.field for c in conditions), tuple(order))
     servable = _memo.get(entries, key, lambda: _could_serve(kind, conditions, order, entries))
     if not servable:
         raise IndexRequired(_no_index_message(kind, conditions, order, entries))
+    for condition in conditions:
+        field = condition.field
+        types = _memo.get(
+            entries, ("types", kind, field), functools.partial(_types, kind, field, entries)
+        )
+        _check_fits(condition, types)
+
+
+def _types(kind: str, field: str, entries: Sequence[Entry]) -> tuple[str, ...]:
+    """The types ``field`` has in the live indexes of ``kind``."""
+    found = (e.index.fields.get(field) for e in entries if e.is_live and e.index.kind == kind)
+    return tuple(dict.fromkeys(t for t in found if t is not None))
+
+
+def _check_fits(condition: Condition, types: Sequence[str]) -> None:
+    """Raise InvalidQuery when the condition's value fits none of ``types`` (if any)."""
+    error = None
+    for kind in types:
+        try:
+            condition.normalized(kind)
+            return
+        except WrongType as exc:
+            error = exc
+    if error is not None:
+        raise InvalidQuery(f"filter on {condition.field!r}: {error}") from error
 
 
 def _could_serve(
