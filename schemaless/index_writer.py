@@ -129,14 +129,12 @@ class IndexWriter:
 
     def target(self, index: Index, row: dict[str, Any], home: int) -> int:
         """The shard an index row lives on: its shard_on value's, else its entity's."""
-        if index.shard_on is None or len(self.shards) == 1:
-            return home  # one shard: no value to hash (a backfill asks once per row)
-        return self.shards.shard_for_value(row[index.shard_on])
+        return self._target(index, tuple(row[field] for field in index.fields), home)
 
     def _target(self, index: Index, row: tuple[Any, ...], home: int) -> int:
-        """target() of a row as _rows() makes it."""
+        """target() of a row as _rows() makes it: the fields' values in the index's order."""
         if index.shard_on is None or len(self.shards) == 1:
-            return home
+            return home  # one shard: no value to hash (a backfill asks once per row)
         return self.shards.shard_for_value(row[list(index.fields).index(index.shard_on)])
 
     def _replace(
