@@ -4,8 +4,7 @@ The hot paths (get, get_many, put of a new entity, put_many, and the pages of an
 query) are measured against raw mysqlclient (``bench/store.py``, ``bench/indexes.py``).
 Through SQLAlchemy's Connection a get took about three times the raw time, mostly in round
 trips rather than in Python: the pool's pre-ping before every checkout, and the rollback that
-ends every read. So on MySQL these calls run here, in this one
-place, instead:
+ends every read. So on MySQL these calls run here, in this one place, instead:
 
 - Connections are checked out of the engine's own pool (pinged there, counted against its
   limits) and kept between calls, one stack for reads and one for writes, so that the next call
