@@ -68,7 +68,7 @@ def choose(
     if not conditions and not names:
         return Plan(None)
     key = (kind, tuple((c.field, c.lookup) for c in conditions), names, desc)
-    shape = _memo.get(entries, key, lambda: _rank(kind, conditions, names, desc, entries))
+    shape = _memo.get(entries, key, _rank, kind, conditions, names, desc, entries)
     for candidate in shape.best:
         if (candidate.is_ready or allow_partial) and _where_holds(candidate.index, conditions):
             _check_values(candidate.index, conditions)
@@ -109,15 +109,15 @@ class _Memo:
     def __init__(self) -> None:
         self._state: tuple[object, dict[Any, Any]] = (None, {})
 
-    def get(self, entries: Sequence[Entry], key: Any, make: Callable[[], T]) -> T:
-        """``make()``, computed once per ``key`` for this registry snapshot."""
+    def get(self, entries: Sequence[Entry], key: Any, make: Callable[..., T], *args: Any) -> T:
+        """``make(*args)``, computed once per ``key`` for this registry snapshot."""
         state = self._state  # read once: another thread may swap in another snapshot's
         if state[0] is not entries:
             state = self._state = (entries, {})
         try:
             return state[1][key]
         except KeyError:
-            made = state[1][key] = make()
+            made = state[1][key] = make(*args)
             return made
 
 
@@ -157,14 +157,12 @@ def require_servable(
     when the query runs. Answers are kept per registry snapshot, as every query built asks.
     """
     key = ("servable", kind, tuple(c.field for c in conditions), tuple(order))
-    servable = _memo.get(entries, key, lambda: _could_serve(kind, conditions, order, entries))
+    servable = _memo.get(entries, key, _could_serve, kind, conditions, order, entries)
     if not servable:
         raise IndexRequired(_no_index_message(kind, conditions, order, entries))
     for condition in conditions:
         field = condition.field
-        types = _memo.get(
-            entries, ("types", kind, field), functools.partial(_types, kind, field, entries)
-        )
+        types = _memo.get(entries, ("types", kind, field), _types, kind, field, entries)
         _check_fits(condition, types)
 
 
