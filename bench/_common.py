@@ -77,10 +77,7 @@ def mysql_server(url: str | None) -> Iterator[str]:
 
 
 def _resize(server_url: str, sizes: dict[str, int]) -> None:
-    import MySQLdb
-
-    port = make_url(server_url).port
-    connection = MySQLdb.connect(host="127.0.0.1", port=port, user="root")
+    connection = raw_connection(server_url)
     try:
         cursor = connection.cursor()
         for variable, size in sizes.items():
