@@ -44,7 +44,7 @@ T = TypeVar("T")
 DEFAULT_MAX_ENTITY_SIZE = 4 * 1024 * 1024
 _PACKET_OVERHEAD = 1024  # the INSERT statement around the blob
 _ATTEMPTS = 5
-_RETRYABLE = {1062, 1213, 1205}  # duplicate key, deadlock, lock wait timeout
+_DUPLICATE_KEY = 1062
 
 _select_entities = sa.select(entities.c.id, entities.c.kind, entities.c.version, entities.c.body)
 _select_current = sa.select(entities.c.kind, entities.c.version, entities.c.body.is_(None))
@@ -95,17 +95,14 @@ class Store:
         if id is None:
             self._insert_new(engine, [(entity_id.bytes, kind, blob)])
             return Entity(entity_id, kind, 1, self.codec.decode(blob))
-        for attempt in range(_ATTEMPTS):
-            try:
-                with self._begin(engine) as conn:
-                    version = self._upsert(conn, entity_id.bytes, kind, blob, expect_version)
-                    self._after_write(conn, [(entity_id.bytes, kind, version)])
-                return Entity(entity_id, kind, version, self.codec.decode(blob))
-            except sa.exc.DBAPIError as exc:
-                # Two first puts of one id race to INSERT; the loser retries as an update.
-                if attempt + 1 == _ATTEMPTS or not _is_retryable(exc):
-                    raise
-        raise AssertionError("unreachable")
+
+        def write(conn: Connection) -> int:
+            version = self._upsert(conn, entity_id.bytes, kind, blob, expect_version)
+            self._after_write(conn, [(entity_id.bytes, kind, version)])
+            return version
+
+        version = self._retried(engine, write)
+        return Entity(entity_id, kind, version, self.codec.decode(blob))
 
     def put_many(self, kind: str, bodies: Iterable[Mapping[str, Any]]) -> list[Entity]:
         """Store many new entities of ``kind``, in one transaction per shard."""
@@ -119,7 +116,8 @@ class Store:
     def delete(self, id: ids.IdLike, *, expect_version: int | None = None) -> bool:
         """Delete an entity; False when there was none. Its version keeps counting."""
         entity_id = ids.to_bytes(id)
-        with self._begin(self.shards.for_id(entity_id)) as conn:
+
+        def write(conn: Connection) -> bool:
             current = self._lock(conn, entity_id)
             if expect_version is not None and _live_version(current) != expect_version:
                 raise Conflict(f"entity {uuid.UUID(bytes=entity_id)} is not at {expect_version}")
@@ -131,7 +129,9 @@ class Store:
                 {"version": version, "body": None, "updated": dialect.utcnow()},
             )
             self._after_write(conn, [(entity_id, kind, version)])
-        return True
+            return True
+
+        return self._retried(self.shards.for_id(entity_id), write)
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -304,6 +304,23 @@ class Store:
             return {0: items} if items else {}
         return self.shards.group_by_id(items, key=key)
 
+    def _retried(self, engine: Engine, write: Callable[[Connection], T]) -> T:
+        """``write(conn)`` in a transaction, run again when it loses a race.
+
+        Two first puts of one id race to INSERT (the loser goes on as an update), and a write
+        that locks an entity row can be picked as a deadlock's victim beside the indexer's
+        locks; either way the server rolled the whole transaction back, so running it again
+        from the start is safe, compare-and-set included.
+        """
+        for attempt in range(_ATTEMPTS):
+            try:
+                with self._begin(engine) as conn:
+                    return write(conn)
+            except sa.exc.DBAPIError as exc:
+                if attempt + 1 == _ATTEMPTS or not _is_retryable(exc):
+                    raise
+        raise AssertionError("unreachable")
+
     def _begin(self, engine: Engine) -> Any:
         return _guard(engine, engine.begin)
 
@@ -344,10 +361,8 @@ def _checkout(engine: Engine) -> Any:
 def _is_retryable(exc: sa.exc.DBAPIError) -> bool:
     if isinstance(exc, sa.exc.IntegrityError) and "UNIQUE" in str(exc.orig):
         return True  # SQLite's unique violation
-    code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
-    return code in _RETRYABLE
+    return dialect.error_code(exc) == _DUPLICATE_KEY or dialect.is_transient(exc)
 
 
 def _is_connect_error(exc: sa.exc.OperationalError) -> bool:
-    code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
-    return code in (2002, 2003, 2006, 2013)
+    return dialect.error_code(exc) in (2002, 2003, 2006, 2013)
