@@ -133,8 +133,8 @@ class IndexWriter:
 
     def _target(self, index: Index, row: tuple[Any, ...], home: int) -> int:
         """target() of a row as _rows() makes it: the fields' values in the index's order."""
-        if index.shard_on is None or len(self.shards) == 1:
-            return home  # one shard: no value to hash (a backfill asks once per row)
+        if index.shard_on is None:
+            return home
         return self.shards.shard_for_value(row[list(index.fields).index(index.shard_on)])
 
     def _replace(

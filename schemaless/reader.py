@@ -98,11 +98,7 @@ class Reader:
             if joined:
                 base = base.add_columns(entities.c.kind, entities.c.version, entities.c.body)
                 base = base.join(entities, entities.c.id == table.c.entity_id)
-            where = [
-                c.clause(table.c[c.field], kind, _named(bind, f"c{n}_", table.c[c.field]))
-                for n, (c, kind) in enumerate(conditions)
-            ]
-            return base.where(*where), cols
+            return base.where(*self._where(table, bind)), cols
 
         shape = (self.plan.shape, joined) + tuple(
             (c.field, form, len(values))
@@ -236,13 +232,19 @@ class Reader:
 
     # -- SQL pieces ---------------------------------------------------------------------------
 
-    def _where(self, table: sa.Table) -> list[Any]:
+    def _where(self, table: sa.Table, bind: Bind | None = None) -> list[Any]:
+        """The conditions on the index's fields as SQL; with ``bind``, the n-th condition's
+        values become parameters ``c{n}_0, c{n}_1...``, as ``_from_index`` names its values."""
         assert self.plan.index is not None
         fields = self.plan.index.fields
+        served = [c for c in self.spec.conditions if c.field in fields]
         return [
-            c.clause(table.c[c.field], fields[c.field])
-            for c in self.spec.conditions
-            if c.field in fields
+            c.clause(
+                table.c[c.field],
+                fields[c.field],
+                None if bind is None else _named(bind, f"c{n}_", table.c[c.field]),
+            )
+            for n, c in enumerate(served)
         ]
 
     def _targets(self) -> Sequence[int]:

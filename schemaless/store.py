@@ -109,7 +109,7 @@ class Store:
         ids.check_name(kind, "kind")
         made = [(ids.new_id(), self._encode(body)) for body in bodies]
         rows = [(entity_id.bytes, kind, blob) for entity_id, blob in made]
-        for shard, group in self._by_shard(rows, key=lambda row: row[0]).items():
+        for shard, group in self.shards.group_by_id(rows, key=lambda row: row[0]).items():
             self._insert_new(self.shards.engines[shard], group)
         return [Entity(entity_id, kind, 1, self.codec.decode(blob)) for entity_id, blob in made]
 
@@ -148,7 +148,7 @@ class Store:
         """The entities with those ids, keyed by id; missing ids are absent."""
         wanted = {entity_id.bytes: entity_id for entity_id in map(ids.to_uuid, ids_)}
         found: dict[uuid.UUID, Entity] = {}
-        for shard, group in self._by_shard(list(wanted), key=bytes).items():
+        for shard, group in self.shards.group_by_id(wanted, key=bytes).items():
             for row in self._fetch(shard, group):
                 entity_id = wanted[bytes(row[0])]
                 found[entity_id] = self._entity(entity_id, row)
@@ -297,12 +297,6 @@ class Store:
 
     def _entity(self, entity_id: uuid.UUID, row: Any) -> Entity:
         return Entity(entity_id, row[1], row[2], self.codec.decode(row[3]))
-
-    def _by_shard(self, items: list[T], key: Callable[[T], bytes]) -> dict[int, list[T]]:
-        """Group items by the shard of their id; with one shard there is nothing to hash."""
-        if len(self.shards) == 1:
-            return {0: items} if items else {}
-        return self.shards.group_by_id(items, key=key)
 
     def _retried(self, engine: Engine, write: Callable[[Connection], T]) -> T:
         """``write(conn)`` in a transaction, run again when it loses a race.
