@@ -8,7 +8,6 @@ A condition on a list field holds when any element matches.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from typing import Any
@@ -24,17 +23,18 @@ RANGE_LOOKUPS = ("gt", "gte", "lt", "lte", "range", "startswith")
 Normalizer = Callable[[Any], Any]
 
 
-@dataclasses.dataclass(frozen=True)
 class Condition:
-    """``field__lookup=value``."""
+    """``field__lookup=value``: immutable once made."""
 
-    field: str
-    lookup: str
-    value: Any
-    # The value as each index type holds it, made once: a query re-checks it on every entity.
-    _normalized: dict[str | None, Any] = dataclasses.field(
-        default_factory=dict, init=False, repr=False, compare=False
-    )
+    # A plain class with slots: every query makes its conditions, on the hot path.
+    __slots__ = ("field", "lookup", "value", "_normalized")
+
+    def __init__(self, field: str, lookup: str, value: Any) -> None:
+        self.field = field
+        self.lookup = lookup
+        self.value = value
+        # The value as each index type holds it, made once: a query re-checks it on every entity.
+        self._normalized: dict[str | None, Any] = {}
 
     @classmethod
     def parse(cls, key: str, value: Any) -> Condition:
@@ -43,6 +43,17 @@ class Condition:
         if lookup not in LOOKUPS:
             raise InvalidQuery(f"unknown lookup {lookup!r} in {key!r}; use one of {LOOKUPS}")
         return cls(field, lookup, _check_value(key, lookup, value))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Condition):
+            return NotImplemented
+        return (self.field, self.lookup, self.value) == (other.field, other.lookup, other.value)
+
+    def __hash__(self) -> int:
+        return hash((self.field, self.lookup, self.value))
+
+    def __repr__(self) -> str:
+        return f"Condition({self.field!r}, {self.lookup!r}, {self.value!r})"
 
     @property
     def is_equality(self) -> bool:

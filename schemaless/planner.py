@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, TypeVar
 
@@ -147,23 +148,29 @@ _memo = _Memo()
 
 
 def require_servable(
-    kind: str, conditions: Sequence[Condition], order: Sequence[str], entries: Sequence[Entry]
+    kind: str,
+    conditions: Sequence[Condition],
+    order: Sequence[str],
+    entries: Sequence[Entry],
+    added: Sequence[Condition],
 ) -> None:
     """Raise IndexRequired unless some index holds every field named so far, and InvalidQuery
-    for a value that no index field of its name can hold.
+    for an ``added`` value that no index field of its name can hold.
 
     What a query builder checks at each step: more filters may still make an index serve, so
     only the fields count; which index serves, and whether the values fit that one, is settled
     when the query runs. Answers are kept per registry snapshot, as every query built asks.
     """
-    key = ("servable", kind, tuple(c.field for c in conditions), tuple(order))
-    servable = _memo.get(entries, key, _could_serve, kind, conditions, order, entries)
-    if not servable:
+    key = (kind, tuple(map(_field_of, conditions)), tuple(order))
+    if not _memo.get(entries, key, _could_serve, kind, conditions, order, entries):
         raise IndexRequired(_no_index_message(kind, conditions, order, entries))
-    for condition in conditions:
+    for condition in added:
         field = condition.field
-        types = _memo.get(entries, ("types", kind, field), _types, kind, field, entries)
+        types = _memo.get(entries, (kind, field), _types, kind, field, entries)
         _check_fits(condition, types)
+
+
+_field_of = operator.attrgetter("field")
 
 
 def _types(kind: str, field: str, entries: Sequence[Entry]) -> tuple[str, ...]:

@@ -65,13 +65,14 @@ class Query:
 
     def filter(self, **lookups: Any) -> Query:
         """Add conditions: ``field=value`` or ``field__lookup=value``; all must hold."""
-        added = tuple(Condition.parse(key, value) for key, value in lookups.items())
-        return self._clone(conditions=self._spec.conditions + added)._checked()
+        added = tuple([Condition.parse(key, value) for key, value in lookups.items()])
+        query = self._clone(conditions=self._spec.conditions + added)
+        return query._checked(added)
 
     def order_by(self, *fields: str) -> Query:
         """Order by index fields, ``-field`` for descending; replaces any earlier order."""
         parse_order(fields)
-        return self._clone(order=tuple(fields))._checked()
+        return self._clone(order=fields)._checked(())
 
     def scan(self) -> Query:
         """Answer by reading every entity of the kind: the explicit escape hatch."""
@@ -98,7 +99,9 @@ class Query:
         return iter(self._result)
 
     def __len__(self) -> int:
-        return len(list(iter(self)))
+        if self._result is None:
+            self._result = self._run()
+        return len(self._result)
 
     def __bool__(self) -> bool:
         return self.exists()
@@ -150,10 +153,7 @@ class Query:
     # -- internals ------------------------------------------------------------------------------
 
     def _run(self) -> list[Entity]:
-        found = list(Reader(self.store, self.kind, self.plan(), self._spec).entities())
-        # Keys end with the entity id's bytes, cheaper to hash than a UUID.
-        self._keys.update({key[-1]: key for _, key in found})
-        return [entity for entity, _ in found]
+        return list(Reader(self.store, self.kind, self.plan(), self._spec, self._keys).entities())
 
     def _sliced(self, item: slice) -> Query:
         if item.step not in (None, 1):
@@ -168,11 +168,12 @@ class Query:
             limit = room if limit is None else min(limit, room)
         return self._clone(offset=offset, limit=limit)
 
-    def _checked(self) -> Query:
-        """Raise IndexRequired now when no index could ever serve what is asked so far."""
+    def _checked(self, added: tuple[Condition, ...]) -> Query:
+        """Raise IndexRequired now when no index could ever serve what is asked so far, and
+        InvalidQuery when an ``added`` value fits no index field of its name."""
         spec = self._spec
         if not spec.scan:
-            require_servable(self.kind, spec.conditions, spec.order, self._entries())
+            require_servable(self.kind, spec.conditions, spec.order, self._entries(), added)
         return self
 
     def _entries(self) -> Sequence[Entry]:

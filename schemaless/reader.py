@@ -45,14 +45,20 @@ _MAX_STATEMENTS = 512  # compiled statements kept; the shapes of an application'
 class Reader:
     """Executes one plan."""
 
-    def __init__(self, store: Store, kind: str, plan: Plan, spec: _Spec) -> None:
+    def __init__(
+        self, store: Store, kind: str, plan: Plan, spec: _Spec, keys: dict[bytes, Key] | None = None
+    ) -> None:
         self.store, self.kind, self.plan, self.spec = store, kind, plan, spec
         # Each condition with the index type its values compare as, looked up once per query.
         self._checks = [c.checker(plan.kind_of(c.field)) for c in spec.conditions]
         self._decode = store.codec.decode
+        self.keys: dict[bytes, Key] = {} if keys is None else keys
 
-    def entities(self) -> Iterator[tuple[Entity, Key]]:
-        """Matching entities with their keys, distinct, in order, offset and limit applied."""
+    def entities(self) -> Iterator[Entity]:
+        """Matching entities, distinct, in order, offset and limit applied.
+
+        The key each one sorts under is noted in ``keys`` by its id's bytes, for cursors.
+        """
         found = itertools.chain.from_iterable(self._matching(self._candidates()))
         stop = None if self.spec.limit is None else self.spec.offset + self.spec.limit
         return itertools.islice(found, self.spec.offset, stop)
@@ -85,11 +91,8 @@ class Reader:
     def _from_index(self) -> Iterator[Page]:
         index = self.plan.index
         assert index is not None
-        joined = index.shard_on is None or len(self.store.shards) == 1
-        conditions = [
-            (c, index.fields[c.field]) for c in self.spec.conditions if c.field in index.fields
-        ]
-        forms = [c.sql(kind) for c, kind in conditions]
+        joined = index.shard_on is None or len(self.store.shards.engines) == 1
+        forms, values = self._bound(index.fields)
 
         def build(bind: Bind) -> tuple[Any, list[Any]]:
             table = self.store.registry.table(index)
@@ -100,23 +103,33 @@ class Reader:
                 base = base.join(entities, entities.c.id == table.c.entity_id)
             return base.where(*self._where(table, bind)), cols
 
-        shape = (self.plan.shape, joined) + tuple(
-            (c.field, form, len(values))
-            for (c, _), (form, values) in zip(conditions, forms, strict=True)
-        )
-        values = {f"c{n}_{i}": v for n, (_, vs) in enumerate(forms) for i, v in enumerate(vs)}
+        shape = (self.plan.shape, joined, forms)
         read = _Read(shape, build, values, len(self.plan.key) + 1, joined)
         merged = self._merge([self._pages(shard, read) for shard in self._targets()])
         return merged if joined else self._resolve(merged)
+
+    def _bound(self, fields: dict[str, str]) -> tuple[tuple[Any, ...], list[Any]]:
+        """The served conditions' forms in SQL, ``(field, form, value count)``, and their values
+        in that order, flat: as ``_where`` binds them, named ``c{n}_{i}``."""
+        forms: list[tuple[str, str, int]] = []
+        values: list[Any] = []
+        for condition in self.spec.conditions:
+            kind = fields.get(condition.field)
+            if kind is not None:
+                form, bound = condition.sql(kind)
+                forms.append((condition.field, form, len(bound)))
+                values.extend(bound)
+        return tuple(forms), values
 
     def _listing(self) -> Iterator[Page]:
         def build(bind: Bind) -> tuple[Any, list[Any]]:
             cols = [entities.c.added_id, entities.c.id]
             base = sa.select(*cols, entities.c.kind, entities.c.version, entities.c.body)
-            kind = bind("kind", self.kind, entities.c.kind)
+            kind = bind("c0_0", self.kind, entities.c.kind)
             return base.where(entities.c.kind == kind, entities.c.body.is_not(None)), cols
 
-        read = _Read(("listing",), build, {"kind": self.kind}, 2, True)
+        forms = (("kind", "eq", 1),)
+        read = _Read(("listing", True, forms), build, [self.kind], 2, True)
         return self._merge([self._pages(s, read) for s in range(len(self.store.shards))])
 
     def _sorted_scan(self) -> Iterator[Page]:
@@ -142,30 +155,29 @@ class Reader:
             if read.joined:
                 yield self._joined(rows, width)
             else:
-                yield [(key := row[:width], None, bytes(key[-1])) for row in rows]
+                yield [(key := row[:width], None, key[-1]) for row in rows]
             if len(rows) < size:
                 return
             after, size = tuple(rows[-1][:width]), min(size * 2, _MAX_PAGE)
 
     def _joined(self, rows: Sequence[Any], width: int) -> Page:
         """Candidates of rows that carry (key..., entity_id, kind, version, body)."""
-        decode = self._decode
+        decode, kind = self._decode, self.kind
         page: Page = []
+        append = page.append
         for row in rows:
             key = row[:width]  # a tuple, from the driver's tuples and SQLAlchemy's rows alike
-            entity_id, body = bytes(key[-1]), row[width + 2]
-            if body is None:  # a tombstone
-                page.append((key, None, entity_id))
-            else:
-                entity = Entity(entity_id, row[width], row[width + 1], decode(body))
-                page.append((key, entity, entity_id))
+            body = row[width + 2]
+            if body is not None and row[width] == kind:  # not a tombstone, nor another kind's
+                append((key, Entity(key[-1], kind, row[width + 1], decode(body)), key[-1]))
         return page
 
     def _page(self, shard: int, read: _Read, after: Key | None, size: int) -> Sequence[Any]:
         engine = self.store.shards.engines[shard]
         fast = self.store._fast[engine]
         if fast is not None:
-            return self._compiled(engine.dialect, read, after, size).run(fast, read.values, after)
+            compiled = self._compiled(engine.dialect, read, after, size)
+            return compiled.run(fast, read.values, after)
         with dialect.read(engine) as conn:
             return conn.execute(self._statement(read, after, size, _as_is)).all()
 
@@ -191,7 +203,7 @@ class Reader:
             if len(_statements) >= _MAX_STATEMENTS:
                 _statements.clear()
             stmt = self._statement(read, after, size, _parameter)
-            compiled = _statements[shape] = _Compiled.of(stmt, dialect_)
+            compiled = _statements[shape] = _Compiled.of(stmt, dialect_, read.shape[-1])
         return compiled
 
     def _merge(self, streams: list[Iterator[Page]]) -> Iterator[Page]:
@@ -212,10 +224,10 @@ class Reader:
                     for key, _, entity_id in batch
                 ]
 
-    def _matching(self, pages: Iterable[Page]) -> Iterator[list[tuple[Entity, Key]]]:
-        """Each page's entities that truly match, with their keys, each entity once."""
+    def _matching(self, pages: Iterable[Page]) -> Iterator[list[Entity]]:
+        """Each page's entities that truly match, each entity once; their keys go to ``keys``."""
+        keys, kind, checks = self.keys, self.kind, self._checks
         seen: set[bytes] = set()
-        kind, checks = self.kind, self._checks
         for page in pages:
             found = []
             for key, entity, entity_id in page:
@@ -227,7 +239,8 @@ class Reader:
                         break
                 else:
                     seen.add(entity_id)
-                    found.append((entity, key))
+                    keys[entity_id] = key
+                    found.append(entity)
             yield found
 
     # -- SQL pieces ---------------------------------------------------------------------------
@@ -289,11 +302,13 @@ class _Read(NamedTuple):
 
     ``build(bind)`` returns the statement without order and limit, and its key columns; every
     value in it is bound through ``bind``, so that one compilation serves all reads of a shape.
+    The shape ends with the forms of its conditions, ``(field, form, value count)``, whose
+    values ``values`` holds in order, flat, as the statement names them: ``c{n}_{i}``.
     """
 
     shape: tuple[Any, ...]
     build: Callable[[Bind], tuple[Any, list[Any]]]
-    values: dict[str, Any]
+    values: list[Any]
     width: int
     joined: bool
 
@@ -309,32 +324,39 @@ class _Compiled:
     """
 
     sql: str
-    names: tuple[str, ...]  # every one a value of the read (conditions) or of its ``after`` key
-    binders: tuple[Any, ...]
-    results: tuple[tuple[int, Callable[[Any], Any]], ...]
+    # Where each parameter comes from in ``values + after``; None when in that order already.
+    sources: tuple[int, ...] | None
+    binders: tuple[tuple[int, Callable[[Any], Any]], ...]  # (parameter, its bind processor)
+    results: tuple[tuple[int, Callable[[Any], Any]], ...]  # (column, its result processor)
 
     @classmethod
-    def of(cls, stmt: Any, dialect_: Dialect) -> _Compiled:
+    def of(cls, stmt: Any, dialect_: Dialect, forms: tuple[Any, ...]) -> _Compiled:
         compiled = stmt.compile(dialect=dialect_)
         names = tuple(compiled.positiontup or ())
+        sources = tuple(_source(name, forms) for name in names)
+        types = [compiled.binds[name].type.dialect_impl(dialect_) for name in names]
         binders = tuple(
-            compiled.binds[name].type.dialect_impl(dialect_).bind_processor(dialect_)
-            for name in names
+            (i, process)
+            for i, type_ in enumerate(types)
+            if (process := type_.bind_processor(dialect_))
         )
         results = tuple(
             (i, process)
             for i, column in enumerate(stmt.selected_columns)
             if (process := column.type.dialect_impl(dialect_).result_processor(dialect_, None))
         )
-        return cls(str(compiled), names, binders, results)
+        in_order = sources == tuple(range(len(sources)))
+        return cls(str(compiled), None if in_order else sources, binders, results)
 
-    def run(self, fast: FastPath, values: dict[str, Any], after: Key | None) -> Sequence[Any]:
-        if after is not None:
-            values = {**values, **{f"a{j}": v for j, v in enumerate(after)}}
-        params = [
-            values[name] if process is None else process(values[name])
-            for name, process in zip(self.names, self.binders, strict=True)
-        ]
+    def run(self, fast: FastPath, values: list[Any], after: Key | None) -> Sequence[Any]:
+        params = values if after is None else values + [v for v in after if v is not None]
+        if self.sources is not None:
+            given = values if after is None else values + list(after)
+            params = [given[i] for i in self.sources]
+        if self.binders:
+            params = list(params)
+            for i, process in self.binders:
+                params[i] = process(params[i])
         rows = fast.select(self.sql, params)
         if not self.results:
             return rows
@@ -345,6 +367,15 @@ class _Compiled:
         for i, process in self.results:
             converted[i] = process(converted[i])
         return tuple(converted)
+
+
+def _source(name: str, forms: tuple[Any, ...]) -> int:
+    """Where the parameter ``name`` (``c{n}_{i}``, or ``a{j}`` of the after key) is found in
+    the conditions' values followed by the after key's."""
+    if name.startswith("a"):
+        return sum(count for _, _, count in forms) + int(name[1:])
+    n, i = map(int, name[1:].split("_"))
+    return sum(count for _, _, count in forms[:n]) + i
 
 
 _statements: dict[tuple[Any, ...], _Compiled] = {}
