@@ -65,11 +65,13 @@ class Condition:
             return self._normalized[kind]
         except KeyError:
             pass
-        norm = _normalizer(kind, self.field)
         if self.lookup in ("in", "range"):
+            norm = _normalizer(kind, self.field)
             value: Any = [norm(v) for v in self.value]
+        elif self.lookup == "startswith":
+            value = self.value
         else:
-            value = self.value if self.lookup == "startswith" else norm(self.value)
+            value = _loose(self.value) if kind is None else normalize(kind, self.value, self.field)
         self._normalized[kind] = value
         return value
 

@@ -162,21 +162,27 @@ def require_servable(
     when the query runs. Answers are kept per registry snapshot, as every query built asks.
     """
     key = (kind, tuple(map(_field_of, conditions)), tuple(order))
-    if not _memo.get(entries, key, _could_serve, kind, conditions, order, entries):
+    types = _memo.get(entries, key, _field_types, kind, conditions, order, entries)
+    if types is None:
         raise IndexRequired(_no_index_message(kind, conditions, order, entries))
     for condition in added:
-        field = condition.field
-        types = _memo.get(entries, (kind, field), _types, kind, field, entries)
-        _check_fits(condition, types)
+        _check_fits(condition, types.get(condition.field, ()))
 
 
 _field_of = operator.attrgetter("field")
 
 
-def _types(kind: str, field: str, entries: Sequence[Entry]) -> tuple[str, ...]:
-    """The types ``field`` has in the live indexes of ``kind``."""
-    found = (e.index.fields.get(field) for e in entries if e.is_live and e.index.kind == kind)
-    return tuple(dict.fromkeys(t for t in found if t is not None))
+def _field_types(
+    kind: str, conditions: Sequence[Condition], order: Sequence[str], entries: Sequence[Entry]
+) -> dict[str, tuple[str, ...]] | None:
+    """The types each field filtered on has in the live indexes of ``kind``, or None when no
+    index holds every field named (those of a partial index's ``where`` count as held)."""
+    live = [e.index for e in entries if e.is_live and e.index.kind == kind]
+    fields = {c.field for c in conditions} | set(parse_order(order)[0])
+    if not any(fields <= set(i.fields) | set(i.where) for i in live):
+        return None
+    found = {field: [i.fields.get(field) for i in live] for field in fields}
+    return {field: tuple(dict.fromkeys(t for t in ts if t)) for field, ts in found.items()}
 
 
 def _check_fits(condition: Condition, types: Sequence[str]) -> None:
@@ -190,17 +196,6 @@ def _check_fits(condition: Condition, types: Sequence[str]) -> None:
             error = exc
     if error is not None:
         raise InvalidQuery(f"filter on {condition.field!r}: {error}") from error
-
-
-def _could_serve(
-    kind: str, conditions: Sequence[Condition], order: Sequence[str], entries: Sequence[Entry]
-) -> bool:
-    fields = {c.field for c in conditions} | set(parse_order(order)[0])
-    return any(
-        e.index.kind == kind and fields <= set(e.index.fields) | set(e.index.where)
-        for e in entries
-        if e.is_live
-    )
 
 
 def _serves(

@@ -41,7 +41,6 @@ class _Spec(NamedTuple):
 
 
 _EMPTY = _Spec()
-_SAME_PLAN = {"offset", "limit", "after"}  # changes that keep a query's plan
 
 
 class Query:
@@ -66,21 +65,24 @@ class Query:
     def filter(self, **lookups: Any) -> Query:
         """Add conditions: ``field=value`` or ``field__lookup=value``; all must hold."""
         added = tuple([Condition.parse(key, value) for key, value in lookups.items()])
-        query = self._clone(conditions=self._spec.conditions + added)
-        return query._checked(added)
+        s = self._spec
+        spec = _Spec(s.conditions + added, s.order, s.scan, s.partial, s.offset, s.limit, s.after)
+        return self._derived(spec)._checked(added)
 
     def order_by(self, *fields: str) -> Query:
         """Order by index fields, ``-field`` for descending; replaces any earlier order."""
         parse_order(fields)
-        return self._clone(order=fields)._checked(())
+        s = self._spec
+        spec = _Spec(s.conditions, fields, s.scan, s.partial, s.offset, s.limit, s.after)
+        return self._derived(spec)._checked(())
 
     def scan(self) -> Query:
         """Answer by reading every entity of the kind: the explicit escape hatch."""
-        return self._clone(scan=True)
+        return self._derived(self._spec._replace(scan=True))
 
     def allow_partial(self) -> Query:
         """Accept a building index, whose answers miss entities not yet backfilled."""
-        return self._clone(partial=True)
+        return self._derived(self._spec._replace(partial=True))
 
     def limit(self, count: int) -> Query:
         return self[:count]
@@ -89,7 +91,8 @@ class Query:
         """The results that come after ``cursor`` (an entity of an earlier page, or a token)."""
         if isinstance(cursor, Entity):
             cursor = self.cursor(cursor)
-        return self._clone(after=self._decode_cursor(cursor), offset=0)
+        after = self._decode_cursor(cursor)
+        return self._derived(self._spec._replace(after=after, offset=0), same_plan=True)
 
     # -- running ------------------------------------------------------------------------------
 
@@ -161,12 +164,13 @@ class Query:
         start, stop = item.start or 0, item.stop
         if start < 0 or (stop is not None and stop < 0):
             raise InvalidQuery("negative indexing is not supported")
-        offset = self._spec.offset + start
+        s = self._spec
         limit = None if stop is None else max(0, stop - start)
-        if self._spec.limit is not None:
-            room = max(0, self._spec.limit - start)
+        if s.limit is not None:
+            room = max(0, s.limit - start)
             limit = room if limit is None else min(limit, room)
-        return self._clone(offset=offset, limit=limit)
+        spec = _Spec(s.conditions, s.order, s.scan, s.partial, s.offset + start, limit, s.after)
+        return self._derived(spec, same_plan=True)
 
     def _checked(self, added: tuple[Condition, ...]) -> Query:
         """Raise IndexRequired now when no index could ever serve what is asked so far, and
@@ -179,11 +183,12 @@ class Query:
     def _entries(self) -> Sequence[Entry]:
         return self.store.registry.snapshot(max_age=_ENTRIES_TTL)
 
-    def _clone(self, **changes: Any) -> Query:
-        clone = Query(self.store, self.kind, self._spec._replace(**changes), self._keys)
-        if changes.keys() <= _SAME_PLAN:
-            clone._planned = self._planned
-        return clone
+    def _derived(self, spec: _Spec, *, same_plan: bool = False) -> Query:
+        """A new query of ``spec``; one that only pages differently keeps this one's plan."""
+        derived = Query(self.store, self.kind, spec, self._keys)
+        if same_plan:
+            derived._planned = self._planned
+        return derived
 
     def _decode_cursor(self, token: str) -> tuple[Any, ...]:
         try:

@@ -59,9 +59,14 @@ class Reader:
 
         The key each one sorts under is noted in ``keys`` by its id's bytes, for cursors.
         """
+        spec = self.spec
+        stop = None if spec.limit is None else spec.offset + spec.limit
+        if stop is not None and self.plan.index is not None:
+            page = self._one_page(stop)
+            if page is not None:
+                return iter(page[spec.offset :])
         found = itertools.chain.from_iterable(self._matching(self._candidates()))
-        stop = None if self.spec.limit is None else self.spec.offset + self.spec.limit
-        return itertools.islice(found, self.spec.offset, stop)
+        return itertools.islice(found, spec.offset, stop)
 
     def count(self) -> int:
         if self.plan.index is None:
@@ -88,10 +93,55 @@ class Reader:
             return self._sorted_scan()
         return self._listing()
 
+    def _one_page(self, stop: int) -> list[Entity] | None:
+        """The first ``stop`` results from one read of the first page, if that page holds them.
+
+        The usual query (the latest ten of one user) wants one page of one shard. Read here, it
+        skips the paging, merging and de-duplicating machinery, whose cost was a tenth of such
+        a query's. None when there are several shards, no kept connections, or the page falls
+        short (a stale or repeated row): the general way then reads the query again.
+        """
+        engines = self.store.shards.engines
+        if len(engines) != 1 or stop > _MAX_PAGE:
+            return None
+        fast = self.store._fast[engines[0]]
+        if fast is None:
+            return None
+        read, after, size = self._index_read(joined=True), self.spec.after, self._first_page()
+        rows = self._compiled(engines[0].dialect, read, after, size).run(fast, read.values, after)
+        found = self._checked_rows(rows, read.width)
+        return found[:stop] if len(found) >= stop or len(rows) < size else None
+
+    def _checked_rows(self, rows: Sequence[Any], width: int) -> list[Entity]:
+        """The distinct entities of joined rows that truly match, each one's key noted."""
+        decode, kind, checks, keys = self._decode, self.kind, self._checks, self.keys
+        found: list[Entity] = []
+        seen: set[bytes] = set()
+        for row in rows:
+            body, entity_id = row[width + 2], row[width - 1]
+            if body is None or row[width] != kind or entity_id in seen:
+                continue  # a tombstone, another kind's entity, or an entity met already
+            decoded = decode(body)
+            for check in checks:
+                if not check(decoded):
+                    break
+            else:
+                seen.add(entity_id)
+                keys[entity_id] = row[:width]
+                found.append(Entity(entity_id, kind, row[width + 1], decoded))
+        return found
+
     def _from_index(self) -> Iterator[Page]:
         index = self.plan.index
         assert index is not None
-        joined = index.shard_on is None or len(self.store.shards.engines) == 1
+        read = self._index_read(index.shard_on is None or len(self.store.shards.engines) == 1)
+        merged = self._merge([self._pages(shard, read) for shard in self._targets()])
+        return merged if read.joined else self._resolve(merged)
+
+    def _index_read(self, joined: bool) -> _Read:
+        """The paged read of the index table, joined to ``entities`` or not."""
+        index = self.plan.index
+        assert index is not None
         forms, values = self._bound(index.fields)
 
         def build(bind: Bind) -> tuple[Any, list[Any]]:
@@ -104,9 +154,7 @@ class Reader:
             return base.where(*self._where(table, bind)), cols
 
         shape = (self.plan.shape, joined, forms)
-        read = _Read(shape, build, values, len(self.plan.key) + 1, joined)
-        merged = self._merge([self._pages(shard, read) for shard in self._targets()])
-        return merged if joined else self._resolve(merged)
+        return _Read(shape, build, values, len(self.plan.key) + 1, joined)
 
     def _bound(self, fields: dict[str, str]) -> tuple[tuple[Any, ...], list[Any]]:
         """The served conditions' forms in SQL, ``(field, form, value count)``, and their values

@@ -134,6 +134,23 @@ def test_a_corrupted_index_row_is_filtered_from_results(indexed: schemaless.Stor
     assert titles(indexed.query("entry").filter(user_id=2)) == ["b"]
 
 
+def test_stale_rows_in_a_limited_page_are_made_up_from_the_next(indexed: schemaless.Store) -> None:
+    made = [
+        indexed.put("entry", {"user_id": 7, "published": T0 + dt.timedelta(minutes=i), "title": i})
+        for i in range(30)
+    ]
+    drain(indexed)
+    stale = [e.id.bytes for e in made[25:28]]  # among the latest ten: now user 8's, says the body
+    for e in made[25:28]:
+        indexed.put("entry", {**e.body, "user_id": 8}, id=e.id)  # the indexer has not run
+    q = indexed.query("entry").filter(user_id=7).order_by("-published")
+    assert [e["title"] for e in q[:10]] == [29, 28, 24, 23, 22, 21, 20, 19, 18, 17]
+    assert [e["title"] for e in q[2:5]] == [24, 23, 22]
+    after = q.after(list(q[:10])[-1])[:3]
+    assert [e["title"] for e in after] == [16, 15, 14]
+    assert {r[2] for r in rows(indexed, BY_USER) if r[0] == 7} >= set(stale)  # still stale
+
+
 def test_order_limit_and_keyset_pagination(indexed: schemaless.Store) -> None:
     for i in range(25):
         indexed.put(
