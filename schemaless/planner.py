@@ -42,13 +42,12 @@ class Plan:
         return self.index.fields.get(field) if self.index else None
 
 
-def parse_order(fields: Sequence[str]) -> tuple[tuple[str, ...], bool]:
-    """``("-published",)`` -> ``(("published",), True)``; one direction for all fields."""
-    return _parse_order(tuple(fields))
-
-
 @functools.lru_cache(maxsize=256)
-def _parse_order(fields: tuple[str, ...]) -> tuple[tuple[str, ...], bool]:
+def parse_order(fields: tuple[str, ...]) -> tuple[tuple[str, ...], bool]:
+    """``("-published",)`` -> ``(("published",), True)``; one direction for all fields.
+
+    Cached: every query built with an order asks, in a handful of spellings.
+    """
     names = tuple(f.lstrip("-") for f in fields)
     directions = {f.startswith("-") for f in fields}
     if len(directions) > 1:
@@ -68,7 +67,7 @@ def choose(
     names, desc = parse_order(order)
     if not conditions and not names:
         return Plan(None)
-    key = (kind, tuple((c.field, c.lookup) for c in conditions), names, desc)
+    key = (kind, tuple(map(_shape_of, conditions)), names, desc)
     shape = _memo.get(entries, key, _rank, kind, conditions, names, desc, entries)
     for candidate in shape.best:
         if (candidate.is_ready or allow_partial) and _where_holds(candidate.index, conditions):
@@ -170,6 +169,7 @@ def require_servable(
 
 
 _field_of = operator.attrgetter("field")
+_shape_of = operator.attrgetter("field", "lookup")
 
 
 def _field_types(

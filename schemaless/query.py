@@ -14,6 +14,8 @@ against each body, so a stale index row costs a read but never gives a wrong ans
 from __future__ import annotations
 
 import base64
+import functools
+import itertools
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -41,6 +43,8 @@ class _Spec(NamedTuple):
 
 
 _EMPTY = _Spec()
+# _Spec(...) without NamedTuple's Python-level __new__: every step of building a query makes one.
+_spec = functools.partial(tuple.__new__, _Spec)
 
 
 class Query:
@@ -64,25 +68,25 @@ class Query:
 
     def filter(self, **lookups: Any) -> Query:
         """Add conditions: ``field=value`` or ``field__lookup=value``; all must hold."""
-        added = tuple([Condition.parse(key, value) for key, value in lookups.items()])
+        added = tuple(itertools.starmap(Condition.parse, lookups.items()))
         s = self._spec
-        spec = _Spec(s.conditions + added, s.order, s.scan, s.partial, s.offset, s.limit, s.after)
-        return self._derived(spec)._checked(added)
+        spec = _spec((s.conditions + added, s.order, s.scan, s.partial, s.offset, s.limit, s.after))
+        return Query(self.store, self.kind, spec, self._keys)._checked(added)
 
     def order_by(self, *fields: str) -> Query:
         """Order by index fields, ``-field`` for descending; replaces any earlier order."""
         parse_order(fields)
         s = self._spec
-        spec = _Spec(s.conditions, fields, s.scan, s.partial, s.offset, s.limit, s.after)
-        return self._derived(spec)._checked(())
+        spec = _spec((s.conditions, fields, s.scan, s.partial, s.offset, s.limit, s.after))
+        return Query(self.store, self.kind, spec, self._keys)._checked(())
 
     def scan(self) -> Query:
         """Answer by reading every entity of the kind: the explicit escape hatch."""
-        return self._derived(self._spec._replace(scan=True))
+        return Query(self.store, self.kind, self._spec._replace(scan=True), self._keys)
 
     def allow_partial(self) -> Query:
         """Accept a building index, whose answers miss entities not yet backfilled."""
-        return self._derived(self._spec._replace(partial=True))
+        return Query(self.store, self.kind, self._spec._replace(partial=True), self._keys)
 
     def limit(self, count: int) -> Query:
         return self[:count]
@@ -92,7 +96,7 @@ class Query:
         if isinstance(cursor, Entity):
             cursor = self.cursor(cursor)
         after = self._decode_cursor(cursor)
-        return self._derived(self._spec._replace(after=after, offset=0), same_plan=True)
+        return self._derived(self._spec._replace(after=after, offset=0))
 
     # -- running ------------------------------------------------------------------------------
 
@@ -169,25 +173,25 @@ class Query:
         if s.limit is not None:
             room = max(0, s.limit - start)
             limit = room if limit is None else min(limit, room)
-        spec = _Spec(s.conditions, s.order, s.scan, s.partial, s.offset + start, limit, s.after)
-        return self._derived(spec, same_plan=True)
+        spec = _spec((s.conditions, s.order, s.scan, s.partial, s.offset + start, limit, s.after))
+        return self._derived(spec)
 
     def _checked(self, added: tuple[Condition, ...]) -> Query:
         """Raise IndexRequired now when no index could ever serve what is asked so far, and
         InvalidQuery when an ``added`` value fits no index field of its name."""
         spec = self._spec
         if not spec.scan:
-            require_servable(self.kind, spec.conditions, spec.order, self._entries(), added)
+            entries = self.store.registry.snapshot(max_age=_ENTRIES_TTL)
+            require_servable(self.kind, spec.conditions, spec.order, entries, added)
         return self
 
     def _entries(self) -> Sequence[Entry]:
         return self.store.registry.snapshot(max_age=_ENTRIES_TTL)
 
-    def _derived(self, spec: _Spec, *, same_plan: bool = False) -> Query:
-        """A new query of ``spec``; one that only pages differently keeps this one's plan."""
+    def _derived(self, spec: _Spec) -> Query:
+        """A query that only pages differently: it keeps this one's plan."""
         derived = Query(self.store, self.kind, spec, self._keys)
-        if same_plan:
-            derived._planned = self._planned
+        derived._planned = self._planned
         return derived
 
     def _decode_cursor(self, token: str) -> tuple[Any, ...]:
