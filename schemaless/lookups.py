@@ -120,25 +120,20 @@ class Condition:
             return any(self._holds(v, kind) for v in value)
         return self._holds(value, kind)
 
-    def checker(self, kind: str | None) -> Callable[[dict[str, Any]], bool]:
-        """:meth:`matches` for bodies read through an index of type ``kind``.
+    def test(self, kind: str | None) -> Test:
+        """This condition as a reader re-checks it on each body read through an index of type
+        ``kind``: ``(condition, kind, field, value, type of value)``.
 
-        A query checks every entity it returns; an exact value that the body holds as it is
-        (the common case) is then answered without normalizing anything.
+        A body holding exactly ``value`` under ``field`` (the common case for ``exact``) passes
+        without a call; any other body is asked :meth:`matches`. Other lookups always ask.
         """
-        try:
-            wanted = self.normalized(kind)
-        except WrongType:
-            wanted = _NOTHING
-        if self.lookup != "exact" or wanted is _NOTHING:
-            return lambda body: self.matches(body, kind)
-        field, wanted_type, matches = self.field, type(wanted), self.matches
-
-        def check(body: dict[str, Any]) -> bool:
-            value = body.get(field)
-            return (type(value) is wanted_type and value == wanted) or matches(body, kind)
-
-        return check
+        if self.lookup == "exact":
+            try:
+                wanted = self.normalized(kind)
+                return (self, kind, self.field, wanted, type(wanted))
+            except WrongType:
+                pass
+        return (self, kind, self.field, _NOTHING, _Nothing)
 
     def _holds(self, raw: Any, kind: str | None) -> bool:
         try:
@@ -160,7 +155,23 @@ class Condition:
             return False
 
 
-_NOTHING = object()
+class _Nothing:
+    """The type no body value has: a test of it always asks ``matches``."""
+
+
+_NOTHING = _Nothing()
+Test = tuple[Condition, str | None, str, Any, type]
+
+
+def passes(body: dict[str, Any], tests: tuple[Test, ...]) -> bool:
+    """Whether ``body`` satisfies every test (see :meth:`Condition.test`)."""
+    for condition, kind, field, wanted, wanted_type in tests:
+        value = body.get(field)
+        plainly_equal = type(value) is wanted_type and value == wanted
+        if not plainly_equal and not condition.matches(body, kind):
+            return False
+    return True
+
 
 _CLAUSES: dict[str, Callable[[Any, list[Any]], Any]] = {
     "null": lambda column, _: column.is_(None),

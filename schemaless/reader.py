@@ -22,7 +22,7 @@ from . import dialect
 from .entity import Entity
 from .errors import InvalidQuery
 from .index import normalize
-from .lookups import _loose
+from .lookups import _loose, passes
 from .planner import Plan
 from .tables import entities
 
@@ -50,7 +50,8 @@ class Reader:
     ) -> None:
         self.store, self.kind, self.plan, self.spec = store, kind, plan, spec
         # Each condition with the index type its values compare as, looked up once per query.
-        self._checks = [c.checker(plan.kind_of(c.field)) for c in spec.conditions]
+        types = plan.index.fields if plan.index is not None else {}
+        self._tests = tuple([c.test(types.get(c.field)) for c in spec.conditions])
         self._decode = store.codec.decode
         self.keys: dict[bytes, Key] = {} if keys is None else keys
 
@@ -107,14 +108,20 @@ class Reader:
         fast = self.store._fast[engines[0]]
         if fast is None:
             return None
-        read, after, size = self._index_read(joined=True), self.spec.after, self._first_page()
-        rows = self._compiled(engines[0].dialect, read, after, size).run(fast, read.values, after)
-        found = self._checked_rows(rows, read.width)
+        index, after, size = self.plan.index, self.spec.after, self._first_page()
+        assert index is not None
+        forms, values = self._bound(index.fields)
+        shape = (self.plan.shape, True, forms)  # as _index_read's, made only if compiled now
+        compiled = self._compiled(
+            engines[0].dialect, shape, after, size, lambda: self._index_read(True)
+        )
+        rows = compiled.run(fast, values, after)
+        found = self._checked_rows(rows, len(self.plan.key) + 1)
         return found[:stop] if len(found) >= stop or len(rows) < size else None
 
     def _checked_rows(self, rows: Sequence[Any], width: int) -> list[Entity]:
         """The distinct entities of joined rows that truly match, each one's key noted."""
-        decode, kind, checks, keys = self._decode, self.kind, self._checks, self.keys
+        decode, kind, tests, keys = self._decode, self.kind, self._tests, self.keys
         found: list[Entity] = []
         seen: set[bytes] = set()
         for row in rows:
@@ -122,8 +129,10 @@ class Reader:
             if body is None or row[width] != kind or entity_id in seen:
                 continue  # a tombstone, another kind's entity, or an entity met already
             decoded = decode(body)
-            for check in checks:
-                if not check(decoded):
+            for condition, of_type, field, wanted, wanted_type in tests:  # passes(), inline
+                value = decoded.get(field)
+                plainly_equal = type(value) is wanted_type and value == wanted
+                if not plainly_equal and not condition.matches(decoded, of_type):
                     break
             else:
                 seen.add(entity_id)
@@ -224,7 +233,7 @@ class Reader:
         engine = self.store.shards.engines[shard]
         fast = self.store._fast[engine]
         if fast is not None:
-            compiled = self._compiled(engine.dialect, read, after, size)
+            compiled = self._compiled(engine.dialect, read.shape, after, size, lambda: read)
             return compiled.run(fast, read.values, after)
         with dialect.read(engine) as conn:
             return conn.execute(self._statement(read, after, size, _as_is)).all()
@@ -242,16 +251,24 @@ class Reader:
             stmt = stmt.where(_after(cols, binds, self.plan.desc))
         return stmt
 
-    def _compiled(self, dialect_: Dialect, read: _Read, after: Key | None, size: int) -> _Compiled:
-        """The page's statement compiled for the DBAPI cursor, once per shape of page."""
+    def _compiled(
+        self,
+        dialect_: Dialect,
+        shape: tuple[Any, ...],
+        after: Key | None,
+        size: int,
+        read: Callable[[], _Read],
+    ) -> _Compiled:
+        """The page's statement compiled for the DBAPI cursor, once per shape of page: the
+        ``shape`` of ``read()``, which is only made when the statement is compiled."""
         nulls = None if after is None else tuple(v is None for v in after)
-        shape = (dialect_, read.shape, self.plan.desc, size, nulls)
-        compiled = _statements.get(shape)
+        key = (dialect_, shape, self.plan.desc, size, nulls)
+        compiled = _statements.get(key)
         if compiled is None:
             if len(_statements) >= _MAX_STATEMENTS:
                 _statements.clear()
-            stmt = self._statement(read, after, size, _parameter)
-            compiled = _statements[shape] = _Compiled.of(stmt, dialect_, read.shape[-1])
+            stmt = self._statement(read(), after, size, _parameter)
+            compiled = _statements[key] = _Compiled.of(stmt, dialect_, shape[-1])
         return compiled
 
     def _merge(self, streams: list[Iterator[Page]]) -> Iterator[Page]:
@@ -274,18 +291,14 @@ class Reader:
 
     def _matching(self, pages: Iterable[Page]) -> Iterator[list[Entity]]:
         """Each page's entities that truly match, each entity once; their keys go to ``keys``."""
-        keys, kind, checks = self.keys, self.kind, self._checks
+        keys, kind, tests = self.keys, self.kind, self._tests
         seen: set[bytes] = set()
         for page in pages:
             found = []
             for key, entity, entity_id in page:
                 if entity is None or entity_id in seen or entity.kind != kind:
                     continue
-                body = entity._body
-                for check in checks:
-                    if not check(body):
-                        break
-                else:
+                if passes(entity._body, tests):
                     seen.add(entity_id)
                     keys[entity_id] = key
                     found.append(entity)

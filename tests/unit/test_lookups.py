@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from schemaless import InvalidQuery
-from schemaless.lookups import Condition
+from schemaless.lookups import Condition, passes
 
 
 def holds(key: str, value: object, body: dict, kind: str | None = "int") -> bool:
@@ -76,3 +76,21 @@ def test_datetimes_compare_as_utc() -> None:
 def test_bad_lookups_raise_invalid_query(key: str, value: object) -> None:
     with pytest.raises(InvalidQuery):
         Condition.parse(key, value)
+
+
+def test_tests_agree_with_matches_on_plain_and_other_bodies() -> None:
+    conditions = [Condition.parse(k, v) for k, v in {"n": 5, "tags": "a", "m__gt": 1}.items()]
+    kinds = ["int", "str", "int"]
+    tests = tuple(c.test(kind) for c, kind in zip(conditions, kinds, strict=True))
+    bodies = [
+        {"n": 5, "tags": "a", "m": 2},  # plainly equal: no call to matches
+        {"n": 5, "tags": ["b", "a"], "m": [0, 3]},  # lists: matches decides
+        {"n": 6, "tags": "a", "m": 2},
+        {"n": True, "tags": "a", "m": 2},  # True == 1 in Python, but not the int 5... nor 1
+        {"n": 5.0, "tags": "a", "m": 2},  # a float does not fit an int index
+        {"tags": "a", "m": 2},
+    ]
+    for body in bodies:
+        expected = all(c.matches(body, k) for c, k in zip(conditions, kinds, strict=True))
+        assert passes(body, tests) is expected
+    assert [passes(b, tests) for b in bodies] == [True, True, False, False, False, False]
