@@ -137,10 +137,14 @@ def apart(url: str) -> Iterator[bool]:
     given by --url is left as it is (False).
     """
     cpus = sorted(os.sched_getaffinity(0))
-    if _address(url) not in _PRIVATE or len(cpus) < 2:
+    try:
+        own = _address(url) in _PRIVATE and len(cpus) > 1
+        threads = _threads(url) if own else []
+    except (OSError, ValueError):  # no /proc, or a pid file we cannot read: measure as it is
+        threads = []
+    if not threads:
         yield False
         return
-    threads = _threads(url)
     _pin([0], {cpus[-1]})  # this thread: the benchmark runs on one
     _pin(threads, set(cpus[:-1]))
     try:
