@@ -39,7 +39,8 @@ class Condition:
     @classmethod
     def parse(cls, key: str, value: Any) -> Condition:
         field, _, lookup = key.partition("__")
-        lookup = lookup or "exact"
+        if not lookup:
+            return cls(field, "exact", value)  # any value can be compared for equality
         if lookup not in LOOKUPS:
             raise InvalidQuery(f"unknown lookup {lookup!r} in {key!r}; use one of {LOOKUPS}")
         return cls(field, lookup, _check_value(key, lookup, value))

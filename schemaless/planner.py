@@ -149,7 +149,7 @@ _memo = _Memo()
 def require_servable(
     kind: str,
     conditions: Sequence[Condition],
-    order: Sequence[str],
+    order: tuple[str, ...],
     entries: Sequence[Entry],
     added: Sequence[Condition],
 ) -> None:
@@ -160,7 +160,7 @@ def require_servable(
     only the fields count; which index serves, and whether the values fit that one, is settled
     when the query runs. Answers are kept per registry snapshot, as every query built asks.
     """
-    key = (kind, tuple(map(_field_of, conditions)), tuple(order))
+    key = (kind, tuple(map(_field_of, conditions)), order)
     types = _memo.get(entries, key, _field_types, kind, conditions, order, entries)
     if types is None:
         raise IndexRequired(_no_index_message(kind, conditions, order, entries))
