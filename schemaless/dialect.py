@@ -98,11 +98,13 @@ def _mysql_conversions() -> dict[Any, Any]:
     from MySQLdb.converters import conversions
     from MySQLdb.times import DateTime_or_None
 
+    fromisoformat = dt.datetime.fromisoformat  # looked up once: this runs for every value read
+
     def to_datetime(text: str) -> Any:
         if len(text) < 11:  # mysqlclient's own rule: a DATETIME shown as a date is a date
             return DateTime_or_None(text)
         try:
-            return dt.datetime.fromisoformat(text)
+            return fromisoformat(text)
         except ValueError:
             return DateTime_or_None(text)
 
