@@ -181,8 +181,7 @@ class Query:
         InvalidQuery when an ``added`` value fits no index field of its name."""
         spec = self._spec
         if not spec.scan:
-            entries = self.store.registry.snapshot(max_age=_ENTRIES_TTL)
-            require_servable(self.kind, spec.conditions, spec.order, entries, added)
+            require_servable(self.kind, spec.conditions, spec.order, self._entries(), added)
         return self
 
     def _entries(self) -> Sequence[Entry]:
