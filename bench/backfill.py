@@ -274,7 +274,7 @@ def _decode(blob: bytes) -> dict[str, Any]:
     """Our envelope's plain-msgpack case: two header bytes, then msgpack with datetimes as ext 1."""
     if blob[:2] != b"\x01\x00":
         raise ValueError("not a plain msgpack body")
-    return msgpack.unpackb(blob[2:], raw=False, ext_hook=_ext)  # type: ignore[no-any-return]
+    return msgpack.unpackb(blob[2:], raw=False, ext_hook=_ext)
 
 
 def _ext(code: int, data: bytes) -> Any:
@@ -315,11 +315,14 @@ class Timed:
         return self.writer.during(self.started, self.started + self.seconds, op)
 
 
-def timed(writer: Writer, work: Callable[[], int]) -> Timed:
-    """Run ``work`` while ``writer`` writes; the writer's operations during it are kept."""
+def timed(writer: Writer, work: Callable[[], int | None]) -> Timed:
+    """Run ``work`` while ``writer`` writes; the writer's operations during it are kept.
+
+    ``work`` returns how many rows it made, or None (an ALTER, which says nothing).
+    """
     with writer.running():
         started = time.monotonic()
-        count = work()
+        count = work() or 0
         seconds = time.monotonic() - started
     return Timed(started, seconds, count, writer)
 
