@@ -59,7 +59,8 @@ class Query:
         self.kind = kind
         self._spec = _EMPTY if spec is None else spec
         self._result: list[Entity] | None = None
-        # Keys of the entities returned by id, shared by clones, so page.after(page[-1]) resumes.
+        # Keys of the entities returned by id, shared by the queries that page this one
+        # differently (same plan, same keys), so page.after(page[-1]) resumes.
         self._keys: dict[bytes, tuple[Any, ...]] = {} if keys is None else keys
         # The plan made while building, with the registry snapshot it was made from.
         self._planned: tuple[Sequence[Entry], Plan] | None = None
@@ -71,22 +72,22 @@ class Query:
         added = tuple(itertools.starmap(Condition.parse, lookups.items()))
         s = self._spec
         spec = _spec((s.conditions + added, s.order, s.scan, s.partial, s.offset, s.limit, s.after))
-        return Query(self.store, self.kind, spec, self._keys)._checked(added)
+        return Query(self.store, self.kind, spec)._checked(added)
 
     def order_by(self, *fields: str) -> Query:
         """Order by index fields, ``-field`` for descending; replaces any earlier order."""
         parse_order(fields)
         s = self._spec
         spec = _spec((s.conditions, fields, s.scan, s.partial, s.offset, s.limit, s.after))
-        return Query(self.store, self.kind, spec, self._keys)._checked(())
+        return Query(self.store, self.kind, spec)._checked(())
 
     def scan(self) -> Query:
         """Answer by reading every entity of the kind: the explicit escape hatch."""
-        return Query(self.store, self.kind, self._spec._replace(scan=True), self._keys)
+        return Query(self.store, self.kind, self._spec._replace(scan=True))
 
     def allow_partial(self) -> Query:
         """Accept a building index, whose answers miss entities not yet backfilled."""
-        return Query(self.store, self.kind, self._spec._replace(partial=True), self._keys)
+        return Query(self.store, self.kind, self._spec._replace(partial=True))
 
     def limit(self, count: int) -> Query:
         return self[:count]

@@ -174,6 +174,18 @@ def test_order_limit_and_keyset_pagination(indexed: schemaless.Store) -> None:
     ) == ["t00", "t01"]
 
 
+def test_a_cursor_from_a_query_of_another_plan_resumes_by_the_entity(
+    indexed: schemaless.Store,
+) -> None:
+    for i in range(4):
+        indexed.put("entry", {"user_id": 7, "published": T0 + dt.timedelta(minutes=i), "title": i})
+    drain(indexed)
+    both = indexed.query("entry").filter(user_id__in=[7, 8])  # keyed by (user_id, published)
+    first = list(both)[0]
+    narrower = both.filter(user_id=7)  # keyed by published alone
+    assert [e["title"] for e in narrower.after(first)] == [1, 2, 3]
+
+
 def test_startswith_compares_exactly(store: schemaless.Store) -> None:
     by_title = Index("entry_by_title", kind="entry", fields={"title": "str"})
     store.add_index(by_title)
