@@ -124,8 +124,9 @@ class Reader:
         decode, kind, tests, keys = self._decode, self.kind, self._tests, self.keys
         found: list[Entity] = []
         seen: set[bytes] = set()
+        id_at, version_at, body_at = width - 1, width + 1, width + 2
         for row in rows:
-            body, entity_id = row[width + 2], row[width - 1]
+            body, entity_id = row[body_at], row[id_at]
             if body is None or row[width] != kind or entity_id in seen:
                 continue  # a tombstone, another kind's entity, or an entity met already
             decoded = decode(body)
@@ -137,7 +138,7 @@ class Reader:
             else:
                 seen.add(entity_id)
                 keys[entity_id] = row[:width]
-                found.append(Entity(entity_id, kind, row[width + 1], decoded))
+                found.append(Entity(entity_id, kind, row[version_at], decoded))
         return found
 
     def _from_index(self) -> Iterator[Page]:
