@@ -112,10 +112,7 @@ class Reader:
         assert index is not None
         forms, values = self._bound(index.fields)
         shape = (self.plan.shape, True, forms)  # as _index_read's, made only if compiled now
-        compiled = self._compiled(
-            engines[0].dialect, shape, after, size, lambda: self._index_read(True)
-        )
-        rows = compiled.run(fast, values, after)
+        rows = self._compiled(engines[0].dialect, shape, after, size).run(fast, values, after)
         found = self._checked_rows(rows, len(self.plan.key) + 1)
         return found[:stop] if len(found) >= stop or len(rows) < size else None
 
@@ -234,7 +231,7 @@ class Reader:
         engine = self.store.shards.engines[shard]
         fast = self.store._fast[engine]
         if fast is not None:
-            compiled = self._compiled(engine.dialect, read.shape, after, size, lambda: read)
+            compiled = self._compiled(engine.dialect, read.shape, after, size, read)
             return compiled.run(fast, read.values, after)
         with dialect.read(engine) as conn:
             return conn.execute(self._statement(read, after, size, _as_is)).all()
@@ -258,17 +255,17 @@ class Reader:
         shape: tuple[Any, ...],
         after: Key | None,
         size: int,
-        read: Callable[[], _Read],
+        read: _Read | None = None,
     ) -> _Compiled:
         """The page's statement compiled for the DBAPI cursor, once per shape of page: the
-        ``shape`` of ``read()``, which is only made when the statement is compiled."""
+        ``shape`` of ``read``, by default the joined index read, made only to compile it."""
         nulls = None if after is None else tuple(v is None for v in after)
         key = (dialect_, shape, self.plan.desc, size, nulls)
         compiled = _statements.get(key)
         if compiled is None:
             if len(_statements) >= _MAX_STATEMENTS:
                 _statements.clear()
-            stmt = self._statement(read(), after, size, _parameter)
+            stmt = self._statement(read or self._index_read(True), after, size, _parameter)
             compiled = _statements[key] = _Compiled.of(stmt, dialect_, shape[-1])
         return compiled
 
