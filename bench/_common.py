@@ -132,7 +132,7 @@ def apart(url: str) -> Iterator[bool]:
     one core and sometimes on two. One core hands a query over faster, but then each evicts
     the other's caches, which costs a client in proportion to the Python it runs: on our 2-core
     machine the indexed query measured 0.68-0.77x its raw join unpinned, from run to run, and
-    0.82-0.85x pinned. Pinned apart, every run measures the same placement, the one of a
+    0.80-0.85x pinned. Pinned apart, every run measures the same placement, the one of a
     database on a machine of its own. Only a server this run started is pinned (True); one
     given by --url is left as it is (False).
     """
