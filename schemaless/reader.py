@@ -152,12 +152,14 @@ class Reader:
         forms, values = self._bound(index.fields)
 
         def build(bind: Bind) -> tuple[Any, list[Any]]:
-            table = self.store.registry.table(index)
+            # Short aliases: the statement is sent, and parsed, once per page of every query.
+            table = self.store.registry.table(index).alias("i")
             cols = [table.c[f] for f in self.plan.key] + [table.c.entity_id]
             base = sa.select(*cols)
             if joined:
-                base = base.add_columns(entities.c.kind, entities.c.version, entities.c.body)
-                base = base.join(entities, entities.c.id == table.c.entity_id)
+                e = entities.alias("e")
+                base = base.add_columns(e.c.kind, e.c.version, e.c.body)
+                base = base.join(e, e.c.id == table.c.entity_id)
             return base.where(*self._where(table, bind)), cols
 
         shape = (self.plan.shape, joined, forms)
@@ -304,7 +306,7 @@ class Reader:
 
     # -- SQL pieces ---------------------------------------------------------------------------
 
-    def _where(self, table: sa.Table, bind: Bind | None = None) -> list[Any]:
+    def _where(self, table: sa.FromClause, bind: Bind | None = None) -> list[Any]:
         """The conditions on the index's fields as SQL; with ``bind``, the n-th condition's
         values become parameters ``c{n}_0, c{n}_1...``, as ``_from_index`` names its values."""
         assert self.plan.index is not None
