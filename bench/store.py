@@ -12,7 +12,8 @@ Ours and the anchor each get a database of their own with the same tables (both 
 same session settings (utf8mb4, UTC time zone, READ COMMITTED). The anchor serializes each body
 with ``msgpack.packb`` and writes the same columns ours writes. The reads run first, on exactly
 the pre-filled size, from memory (a private server's buffer pool holds both tables); the writes
-then grow both tables alike. Single-threaded.
+then grow both tables alike. Single-threaded, with the benchmark on one core and a private
+server on the others (see _common.apart): the same placement in every run.
 
     .venv/bin/python bench/store.py [--quick] [--url mysql+mysqldb://root@127.0.0.1:3306/]
                                     [--json results.json]
@@ -248,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         stack.callback(ours.close)
         raw = Raw(stack.enter_context(_common.database(server, "bench_store_raw")))
         stack.callback(raw.close)
+        stack.enter_context(_common.apart(server))
         results = measure(ours, raw, size)
     order = ("put", "put_many", "get", "get_many")
     _common.report([results[name] for name in order], args.json)
