@@ -32,7 +32,12 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from schemaless.testing import MySQLServer, create_database, drop_database  # noqa: E402
+from schemaless.testing import (  # noqa: E402
+    MySQLServer,
+    create_database,
+    drop_database,
+    mysql_connection,
+)
 
 # A private server is sized like a production one, not like the test suite's small one.
 SERVER_SIZES = {
@@ -99,15 +104,8 @@ def _resize(server_url: str, sizes: dict[str, int]) -> None:
 
 def raw_connection(url: str, *, autocommit: bool = True) -> Any:
     """A mysqlclient connection with the session settings schemaless's engines use: the anchor's."""
-    import MySQLdb
-
-    parsed = make_url(url)
-    connection = MySQLdb.connect(
-        host=parsed.host or "127.0.0.1",
-        port=parsed.port or 3306,
-        user=parsed.username or "root",
-        password=parsed.password or "",
-        database=parsed.database,
+    connection = mysql_connection(
+        url,
         charset="utf8mb4",
         init_command="SET time_zone = '+00:00'",
         autocommit=autocommit,

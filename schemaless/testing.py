@@ -41,6 +41,7 @@ __all__ = [
     "create_database",
     "drop_database",
     "expected_rows",
+    "mysql_connection",
     "run_command",
 ]
 
@@ -203,17 +204,29 @@ def drop_database(server_url: str, name: str) -> None:
     _execute(server_url, "SET SESSION lock_wait_timeout = 30", drop)
 
 
-def _execute(server_url: str, *statements: str) -> None:
+def mysql_connection(url: str, **options: Any) -> Any:
+    """A bare mysqlclient connection to the server of ``url`` (and its database, if it names
+    one), for what the store's engines do not do: admin statements, hand-written anchors.
+
+    ``options`` go to ``MySQLdb.connect`` (``charset``, ``autocommit``, ``init_command``...).
+    """
     import MySQLdb
     from sqlalchemy.engine import make_url
 
-    url = make_url(server_url)
-    connection = MySQLdb.connect(
-        host=url.host or "127.0.0.1",
-        port=url.port or 3306,
-        user=url.username or "root",
-        password=url.password or "",
+    parsed = make_url(url)
+    if parsed.database:
+        options.setdefault("database", parsed.database)
+    return MySQLdb.connect(
+        host=parsed.host or "127.0.0.1",
+        port=parsed.port or 3306,
+        user=parsed.username or "root",
+        password=parsed.password or "",
+        **options,
     )
+
+
+def _execute(server_url: str, *statements: str) -> None:
+    connection = mysql_connection(server_url)
     try:
         for sql in statements:
             connection.cursor().execute(sql)

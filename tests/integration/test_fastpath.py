@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 
 import schemaless
 from schemaless import fastpath
+from schemaless.testing import mysql_connection
 
 
 @pytest.fixture
@@ -22,12 +23,8 @@ def db_url(mysql_url: str) -> str:
 @pytest.fixture
 def admin(mysql_url: str) -> Iterator[tuple[MySQLdb.Connection, str]]:
     """A connection of our own to the server, and the name of the store's database."""
-    url = make_url(mysql_url)
-    connection = MySQLdb.connect(
-        host=url.host, port=url.port, user=url.username, password=url.password or ""
-    )
-    connection.autocommit(True)
-    yield connection, str(url.database)
+    connection = mysql_connection(mysql_url, autocommit=True)
+    yield connection, str(make_url(mysql_url).database)
     connection.close()
 
 
