@@ -32,11 +32,21 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from schemaless import Index  # noqa: E402
 from schemaless.testing import (  # noqa: E402
     MySQLServer,
     create_database,
     drop_database,
     mysql_connection,
+)
+
+# The workload of indexes.py and backfill.py: entries, and the index of a user's by time.
+KIND = "entry"
+INDEX = Index(
+    "entry_by_user",
+    kind=KIND,
+    fields={"user_id": "int", "published": "datetime"},
+    shard_on="user_id",
 )
 
 # A private server is sized like a production one, not like the test suite's small one.

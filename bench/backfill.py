@@ -50,15 +50,8 @@ import msgpack
 
 import schemaless
 from indexer.backfill import Backfill
-from schemaless import Index
 
-KIND = "entry"
-INDEX = Index(
-    "entry_by_user",
-    kind=KIND,
-    fields={"user_id": "int", "published": "datetime"},
-    shard_on="user_id",
-)
+KIND, INDEX = _common.KIND, _common.INDEX
 FILL_BATCH = 2000  # bodies per put_many / executemany while filling
 SAMPLE_EVERY = 100  # one entity in this many is a target of the writers' updates
 COPY_BATCH = 1000  # the raw copy's keyset batch, as Backfill's default

@@ -48,18 +48,11 @@ from typing import Any
 import _common
 
 import schemaless
-from schemaless import Index
 from schemaless.codec import Codec
 
 ROOT = Path(__file__).resolve().parent.parent
-KIND = "entry"
+KIND, INDEX = _common.KIND, _common.INDEX
 USERS = 1000
-INDEX = Index(
-    "entry_by_user",
-    kind=KIND,
-    fields={"user_id": "int", "published": "datetime"},
-    shard_on="user_id",
-)
 JOIN = (
     "SELECT e.id, e.kind, e.version, e.body FROM index_entry_by_user i"
     " JOIN entities e ON e.id = i.entity_id WHERE i.user_id = %s"
