@@ -5,7 +5,10 @@ SKIP LOCKED`` on MySQL, so many workers share the log; SQLite's write lock seria
 re-read the entities, rewrite their rows in every building or ready index (through
 :class:`~schemaless.index_writer.IndexWriter`), delete the claimed rows, commit. The log is never
 tailed by ``seq > last``: auto-increment values become visible out of order. A crash anywhere
-rolls the batch back, and replaying it gives the same index state.
+rolls the batch back, and replaying it gives the same index state. Poison never stops it: a
+batch that fails for a reason a retry will not cure (an undecodable body, a value the server
+refuses) is applied again entity by entity, and the entities that fail alone are set aside
+(:mod:`schemaless.failures`) while the rest of the batch is applied.
 
     >>> Worker(store, burst=True).run()    # drain what is there, then return
 """
@@ -20,8 +23,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from schemaless import dialect
-from schemaless.index_writer import IndexWriter
+from schemaless import dialect, failures
+from schemaless.errors import ConfigurationError, ShardBusy, ShardUnavailable
 from schemaless.store import Store
 from schemaless.tables import entity_changes
 
@@ -45,7 +48,8 @@ class Stats:
 
     applied: int = 0
     batches: int = 0
-    skipped: int = 0
+    skipped: int = 0  # entities left out of an index: a value its column cannot hold
+    set_aside: int = 0  # entities set aside: poison that failed their apply
     last_batch_seconds: float = 0.0
     lag_seconds: float = 0.0
 
@@ -67,11 +71,13 @@ class Worker:
         self.burst = burst
         self.max_batches = max_batches
         self.install_signal_handlers = install_signal_handlers
-        self.writer = IndexWriter(store)
+        self.writer = store.index_writer
         self.stats = Stats()
         self._stopping = threading.Event()
         self._idle = 0.0
         self._reported = (time.monotonic(), 0)
+        self._down: set[int] = set()
+        self._down_logged = 0.0
 
     def stop(self) -> None:
         """Finish the batch under way, then return from run()."""
@@ -92,30 +98,91 @@ class Worker:
         return self.stats.applied > 0
 
     def run_once(self) -> int:
-        """One batch on every shard; the number of changes applied."""
+        """One batch on every shard; the number of changes applied.
+
+        A shard that is down or restarting costs its own batch only: the others are drained,
+        and its changes wait in its log until it is back (the daemon never exits for it).
+        """
         applied = 0
         for shard in range(len(self.store.shards)):
             try:
                 applied += self._batch(shard)
-            except sa.exc.DBAPIError as exc:
-                if not _retryable(exc):
+                self._down.discard(shard)
+            except ShardBusy:
+                logger.info("batch on shard %s hit a lock conflict; retrying", shard)
+            except ShardUnavailable as exc:
+                self._unavailable(shard, exc)
+            except ConfigurationError as exc:
+                if not _index_dropped(exc):
                     raise
-                logger.info("batch on shard %d hit a lock conflict; retrying", shard)
+                logger.info("an index was dropped under a batch on shard %s; retrying", shard)
         return applied
+
+    def _unavailable(self, shard: int, exc: ShardUnavailable) -> None:
+        """Log a shard's outage once when it starts, then every half minute while it lasts."""
+        now = time.monotonic()
+        if shard not in self._down or now - self._down_logged >= 30.0:
+            logger.warning("shard %s unavailable, its changes wait: %s", shard, exc)
+            self._down_logged = now
+        self._down.add(shard)
 
     def _batch(self, shard: int) -> int:
         started = time.perf_counter()
-        with self.store.shards.engines[shard].begin() as conn:
+        with self.store.shards[shard].begin() as conn:
             claimed = self._claim(conn)
             if not claimed:
                 return 0
-            outcome = self.writer.apply_in(
-                conn, [r.entity_id for r in claimed], shard=shard, kinds={r.kind for r in claimed}
-            )
+            skipped, set_aside = self._apply(conn, shard, claimed)
             seqs = [r.seq for r in claimed]
             conn.execute(entity_changes.delete().where(entity_changes.c.seq.in_(seqs)))
-        self._record(claimed, outcome.skipped, time.perf_counter() - started)
+        self._record(claimed, skipped, set_aside, time.perf_counter() - started)
         return len(claimed)
+
+    def _apply(self, conn: Any, shard: int, claimed: list[Any]) -> tuple[int, int]:
+        """Apply the claimed changes: (entities left out of an index, entities set aside).
+
+        The whole batch is tried at once, under a savepoint; when it fails for a reason that
+        a retry will not cure (poison: see schemaless.failures), its entities are applied one
+        at a time, so that only the poisoned ones are set aside and the rest go on.
+        """
+        try:
+            skipped = self._apply_some(conn, shard, claimed)
+        except Exception as exc:
+            error = self._poison(shard, exc)
+            logger.info("batch on shard %s failed (%s); applying it entity by entity", shard, error)
+            return self._apply_each(conn, shard, claimed)
+        failures.clear(conn, [r.entity_id for r in claimed])  # their last change applied cleanly
+        return skipped, 0
+
+    def _apply_each(self, conn: Any, shard: int, claimed: list[Any]) -> tuple[int, int]:
+        """Apply each entity's changes under a savepoint of its own; set aside what fails."""
+        by_entity: dict[bytes, list[Any]] = {}
+        for change in claimed:
+            by_entity.setdefault(bytes(change.entity_id), []).append(change)
+        skipped, cured = 0, []
+        for entity_id, changes in by_entity.items():
+            try:
+                skipped += self._apply_some(conn, shard, changes)
+                cured.append(entity_id)
+            except Exception as exc:
+                error = failures.describe(self._poison(shard, exc))
+                last = max(changes, key=lambda c: c.version)
+                failures.set_aside(conn, entity_id, last.kind, last.version, error)
+        failures.clear(conn, cured)
+        return skipped, len(by_entity) - len(cured)
+
+    def _apply_some(self, conn: Any, shard: int, changes: list[Any]) -> int:
+        """Apply these changes under a savepoint; the entities left out of an index."""
+        ids, kinds = [c.entity_id for c in changes], {c.kind for c in changes}
+        with failures.savepoint(conn):
+            return self.writer.apply_in(conn, ids, shard=shard, kinds=kinds).skipped
+
+    def _poison(self, shard: int, exc: Exception) -> Exception:
+        """``exc`` as the shard layer maps it, when it is poison; else ``exc`` is raised again."""
+        error = self.store.shards[shard].error(exc)
+        if not failures.is_poison(error):
+            raise exc
+        return error
 
     def _claim(self, conn: Any) -> list[Any]:
         stmt = (
@@ -123,6 +190,7 @@ class Worker:
                 entity_changes.c.seq,
                 entity_changes.c.entity_id,
                 entity_changes.c.kind,
+                entity_changes.c.version,
                 entity_changes.c.created,
             )
             .order_by(entity_changes.c.seq)
@@ -130,11 +198,12 @@ class Worker:
         )
         return list(conn.execute(dialect.for_update_skip_locked(stmt, conn)).all())
 
-    def _record(self, claimed: list[Any], skipped: int, seconds: float) -> None:
+    def _record(self, claimed: list[Any], skipped: int, set_aside: int, seconds: float) -> None:
         stats = self.stats
         stats.applied += len(claimed)
         stats.batches += 1
         stats.skipped += skipped
+        stats.set_aside += set_aside
         stats.last_batch_seconds = seconds
         stats.lag_seconds = (dialect.utcnow() - min(r.created for r in claimed)).total_seconds()
         logger.debug("applied %d changes in %.1f ms", len(claimed), seconds * 1000)
@@ -162,7 +231,6 @@ class Worker:
         return self._idle
 
 
-def _retryable(exc: sa.exc.DBAPIError) -> bool:
-    """A lock conflict, or an index table dropped under the batch: try it again."""
-    dropped = dialect.error_code(exc) == 1146 or "no such table" in str(exc.orig)
-    return dialect.is_transient(exc) or dropped
+def _index_dropped(exc: ConfigurationError) -> bool:
+    """An index table dropped under the batch (not the fixed tables missing): try it again."""
+    return "index_" in str(exc.__cause__)

@@ -23,7 +23,9 @@ from .errors import (
     InvalidName,
     InvalidQuery,
     NotFound,
+    OutcomeUnknown,
     SchemalessError,
+    ShardBusy,
     ShardUnavailable,
 )
 from .index import Index
@@ -46,8 +48,10 @@ __all__ = [
     "InvalidName",
     "InvalidQuery",
     "NotFound",
+    "OutcomeUnknown",
     "Query",
     "SchemalessError",
+    "ShardBusy",
     "ShardUnavailable",
     "Store",
     "connect",

@@ -3,52 +3,100 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+import sqlalchemy as sa
 
 from . import dialect
 from .codec import Codec
+from .errors import ConfigurationError
+from .shard import DEFAULT_TIMEOUT, Shard
 from .shards import ShardMap
 from .store import DEFAULT_MAX_ENTITY_SIZE, Store
 
 DEFAULT_URL = "sqlite:///schemaless.db"
 
+Urls = str | Sequence[str] | Mapping[str, str]
+
 
 def connect(
-    url: str | Sequence[str] | None = None,
+    url: Urls | None = None,
     *,
     indexing: str = "async",
     serializer: str = "msgpack",
     allow_pickle: bool = False,
     compress_threshold: int = 4096,
     max_entity_size: int = DEFAULT_MAX_ENTITY_SIZE,
+    timeout: float = DEFAULT_TIMEOUT,
     **engine_options: Any,
 ) -> Store:
-    """Open a store on one database, or on several shards (one URL each, in a fixed order).
+    """Open a store on one database, or on several named shards.
 
-    Without a URL it reads ``SCHEMALESS_URL`` (comma-separated for shards), else it uses the
-    embedded SQLite file ``./schemaless.db``. Nothing is created until :meth:`Store.migrate`.
+    Without a URL it reads ``SCHEMALESS_URL`` (comma-separated for shards, each ``url`` or
+    ``name=url``), else it uses the embedded SQLite file ``./schemaless.db``. A list of URLs
+    names its shards ``s0``, ``s1``, ...; a dict names them itself. ``timeout`` bounds every
+    connect, read and write on a server, in seconds. Nothing is created until
+    :meth:`Store.migrate`.
 
         >>> store = schemaless.connect("mysql+mysqldb://root@127.0.0.1:3306/app")
-        >>> store = schemaless.connect(["mysql+mysqldb://db0/app", "mysql+mysqldb://db1/app"])
+        >>> store = schemaless.connect({"s0": "mysql+mysqldb://db0/app",
+        ...                             "s1": "mysql+mysqldb://db1/app"}, timeout=1.0)
     """
-    urls = shard_urls(url)
-    engines = [dialect.create_engine(u, **engine_options) for u in urls]
+    timeout = _check_timeout(timeout)
+    named = shard_urls(url)
+    shards = [
+        Shard(name, _engine(name, u, timeout, engine_options), timeout=timeout)
+        for name, u in named.items()
+    ]
     codec = Codec(
         serializer=serializer, allow_pickle=allow_pickle, compress_threshold=compress_threshold
     )
-    return Store(ShardMap(engines), codec=codec, indexing=indexing, max_entity_size=max_entity_size)
+    return Store(ShardMap(shards), codec=codec, indexing=indexing, max_entity_size=max_entity_size)
 
 
-def shard_urls(url: str | Sequence[str] | None = None) -> list[str]:
-    """The shard URLs that ``url`` (or SCHEMALESS_URL, or the default) names."""
+def shard_urls(url: Urls | None = None) -> dict[str, str]:
+    """The shards that ``url`` (or SCHEMALESS_URL, or the default) names, by name, in order."""
     if url is None:
         url = os.environ.get("SCHEMALESS_URL") or DEFAULT_URL
-    if isinstance(url, str):
-        url = url.split(",")
-    urls = [u.strip() for u in url if u.strip()]
-    if not urls:
-        from .errors import ConfigurationError
-
+    if isinstance(url, Mapping):
+        pairs = [(str(name), str(u).strip()) for name, u in url.items()]
+    else:
+        listed = url.split(",") if isinstance(url, str) else list(url)
+        if not all(isinstance(u, str) for u in listed):
+            raise ConfigurationError("database URLs must be strings")
+        pairs = [_named(n, u.strip()) for n, u in enumerate(u for u in listed if u.strip())]
+    if not pairs:
         raise ConfigurationError("no database URL given")
-    return urls
+    names = [name for name, _ in pairs]
+    if len(set(names)) != len(names):
+        raise ConfigurationError(f"shard names must differ: {names}")
+    for name, _ in pairs:
+        if not name.isidentifier():
+            raise ConfigurationError(f"shard name {name!r} must be a short identifier")
+    return dict(pairs)
+
+
+def _named(position: int, text: str) -> tuple[str, str]:
+    """``name=url`` gives a name; a plain URL is named by its position, s0, s1, ..."""
+    head, sep, rest = text.partition("=")
+    if sep and "://" not in head and head.strip().isidentifier():
+        return head.strip(), rest.strip()
+    return f"s{position}", text
+
+
+def _engine(name: str, url: str, timeout: float, options: dict[str, Any]) -> sa.Engine:
+    """The shard's engine; a bad URL or a missing driver is a ConfigurationError at once."""
+    try:
+        return dialect.create_engine(url, timeout=timeout, **options)
+    except ConfigurationError:
+        raise
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError, ValueError) as exc:
+        shown = dialect.hide_password(url)
+        raise ConfigurationError(f"shard {name}: cannot use {shown!r}: {exc}") from exc
+
+
+def _check_timeout(timeout: Any) -> float:
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        raise ConfigurationError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    return float(timeout)

@@ -40,7 +40,8 @@ def step(title: str) -> Iterator[None]:
 
 def run(store: Store, *, count: int = 5000) -> int:
     """Run the demo on ``store``; returns the exit status (0 when the index verifies clean)."""
-    print(f"schemaless demo on {', '.join(str(e.url) for e in store.shards)}")
+    names = ", ".join(f"{s.name}={s.engine.url!r}" for s in store.shards)
+    print(f"schemaless demo on {names}")
     with step("migrate: create the fixed tables (idempotent)"):
         store.migrate()
         if any(index.name == INDEX.name for index, _ in store.indexes()):

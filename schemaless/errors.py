@@ -5,11 +5,14 @@
     ├── Conflict                   ├── EncodeError / DecodeError / EntityTooLarge
     ├── InvalidName                ├── IndexRequired / IndexNotReady
     ├── InvalidQuery (ValueError)  ├── ConfigurationError
-    └── ShardUnavailable
+    └── ShardUnavailable           (names the shard: .shard)
+        ├── OutcomeUnknown         (the connection broke after COMMIT was sent)
+        └── ShardBusy              (lock wait timeout, deadlock, certification conflict)
 
 Every class takes its default message from its own docstring, so raising one bare still says
 something useful; callers pass a message naming the key or name at fault, never a whole body.
-Driver errors are caught at one boundary and re-raised as ours with ``raise ... from exc``.
+Driver errors are caught at one boundary, the shard layer (``shard.py``), and re-raised as ours
+with ``raise ... from exc``: no driver or SQLAlchemy exception escapes a public call.
 """
 
 from __future__ import annotations
@@ -68,7 +71,19 @@ class IndexNotReady(SchemalessError):
 
 
 class ShardUnavailable(SchemalessError):
-    """A shard's database cannot be reached."""
+    """A shard's database cannot be reached: it refused, timed out or dropped the connection."""
+
+    def __init__(self, message: str | None = None, *, shard: str | None = None) -> None:
+        super().__init__(message)
+        self.shard = shard
+
+
+class OutcomeUnknown(ShardUnavailable):
+    """The connection broke after COMMIT was sent: the write may or may not have happened."""
+
+
+class ShardBusy(ShardUnavailable):
+    """A shard's locks stayed contended (lock wait timeout, deadlock) through every retry."""
 
 
 class ConfigurationError(SchemalessError):

@@ -19,7 +19,8 @@ ends every read. So on MySQL these calls run here, in this one place, instead:
   connection is then dropped and the call runs once more on a fresh, pinged one. A write is
   only retried when its first statement failed, so nothing of it can have been committed.
 - Statements are compiled once from the Table objects (so names stay quoted by the dialect),
-  and driver errors are re-raised as SQLAlchemy's, as the Core path raises them.
+  and driver errors are handed to the shard layer's mapping (``Shard.error``), which raises
+  ours; a connection lost on the COMMIT of a write is an outcome we cannot know.
 
 SQLite, and engines whose pool keeps fewer than two connections (``NullPool``, ``pool_size=1``),
 stay on the Core path.
@@ -60,13 +61,20 @@ class FastPath:
     """Kept DBAPI connections of one engine, and the compiled statements of the hot paths.
 
     ``checkout`` gives a pooled, pinged connection of the engine, raising as the store wants an
-    unreachable shard reported. Make one with :meth:`serving`.
+    unreachable shard reported; ``error(exc, committing)`` turns a SQLAlchemy error into the
+    one to raise. Make one with :meth:`serving`.
     """
 
-    def __init__(self, engine: Engine, checkout: Callable[[Engine], Any]) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        checkout: Callable[[Engine], Any],
+        error: Callable[[Exception, bool], Exception],
+    ) -> None:
         self.engine = engine
         self.dialect: Dialect = engine.dialect
         self.checkout = checkout
+        self.error = error
         # At most half the pool is kept, so the Core path always finds connections to use.
         self.keep = engine.pool.size() // 2  # type: ignore[attr-defined]
         self._error = engine.dialect.loaded_dbapi.Error
@@ -77,7 +85,12 @@ class FastPath:
         sa.event.listen(engine, "engine_disposed", self._on_dispose)
 
     @classmethod
-    def serving(cls, engine: Engine, checkout: Callable[[Engine], Any]) -> FastPath | None:
+    def serving(
+        cls,
+        engine: Engine,
+        checkout: Callable[[Engine], Any],
+        error: Callable[[Exception, bool], Exception],
+    ) -> FastPath | None:
         """The engine's fast path; None where the Core path must serve (SQLite, NullPool)."""
         eligible = (
             dialect.is_mysql(engine)
@@ -85,7 +98,7 @@ class FastPath:
             and isinstance(engine.pool, sa.pool.QueuePool)
             and engine.pool.size() >= 2
         )
-        return cls(engine, checkout) if eligible else None
+        return cls(engine, checkout, error) if eligible else None
 
     def fetch(self, id_list: list[bytes]) -> Sequence[Row]:
         """(id, kind, version, body) of the live entities among ``id_list``."""
@@ -162,7 +175,7 @@ class FastPath:
         elif readonly or _rolled_back(conn):
             self._give_back(conn, readonly)
         statement, params, many = steps[min(step, len(steps) - 1)]  # COMMIT: name the last
-        return sa.exc.DBAPIError.instance(
+        error = sa.exc.DBAPIError.instance(
             statement,
             params,
             exc,
@@ -171,6 +184,7 @@ class FastPath:
             dialect=self.dialect,
             ismulti=many,
         )
+        return self.error(error, not readonly and step == len(steps))
 
     def _fresh(self, readonly: bool) -> Any:
         other = self._kept[not readonly]
@@ -185,9 +199,10 @@ class FastPath:
                 conn.dbapi_connection.autocommit(True)
             except self._error as exc:
                 conn.invalidate(exc)
-                raise sa.exc.DBAPIError.instance(
+                error = sa.exc.DBAPIError.instance(
                     None, None, exc, self._error, connection_invalidated=True, dialect=self.dialect
-                ) from exc
+                )
+                raise self.error(error, False) from exc
         return conn
 
     def _give_back(self, conn: Any, readonly: bool) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection
 
 from .errors import ConfigurationError
 
@@ -25,10 +25,9 @@ def script_location() -> Path:
     return path
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """alembic upgrade on one shard; running it again changes nothing."""
+def upgrade(conn: Connection, revision: str = "head") -> None:
+    """alembic upgrade on one shard's connection, in its transaction; again changes nothing."""
     config = Config()
     config.set_main_option("script_location", str(script_location()))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, revision)
+    config.attributes["connection"] = conn
+    command.upgrade(config, revision)

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
 
-from . import dialect
 from .entity import Entity
 from .errors import InvalidQuery
 from .index import normalize
@@ -102,17 +101,17 @@ class Reader:
         a query's. None when there are several shards, no kept connections, or the page falls
         short (a stale or repeated row): the general way then reads the query again.
         """
-        engines = self.store.shards.engines
-        if len(engines) != 1 or stop > _MAX_PAGE:
+        shards = self.store.shards
+        if len(shards) != 1 or stop > _MAX_PAGE:
             return None
-        fast = self.store._fast[engines[0]]
+        fast = shards[0].fast
         if fast is None:
             return None
         index, after, size = self.plan.index, self.spec.after, self._first_page()
         assert index is not None
         forms, values = self._bound(index.fields)
         shape = (self.plan.shape, True, forms)  # as _index_read's, made only if compiled now
-        rows = self._compiled(engines[0].dialect, shape, after, size).run(fast, values, after)
+        rows = self._compiled(fast.dialect, shape, after, size).run(fast, values, after)
         found = self._checked_rows(rows, len(self.plan.key) + 1)
         return found[:stop] if len(found) >= stop or len(rows) < size else None
 
@@ -141,7 +140,7 @@ class Reader:
     def _from_index(self) -> Iterator[Page]:
         index = self.plan.index
         assert index is not None
-        read = self._index_read(index.shard_on is None or len(self.store.shards.engines) == 1)
+        read = self._index_read(index.shard_on is None or len(self.store.shards) == 1)
         merged = self._merge([self._pages(shard, read) for shard in self._targets()])
         return merged if read.joined else self._resolve(merged)
 
@@ -230,12 +229,12 @@ class Reader:
         return page
 
     def _page(self, shard: int, read: _Read, after: Key | None, size: int) -> Sequence[Any]:
-        engine = self.store.shards.engines[shard]
-        fast = self.store._fast[engine]
+        engine = self.store.shards[shard].engine
+        fast = self.store.shards[shard].fast
         if fast is not None:
             compiled = self._compiled(engine.dialect, read.shape, after, size, read)
             return compiled.run(fast, read.values, after)
-        with dialect.read(engine) as conn:
+        with self.store.shards[shard].read() as conn:
             return conn.execute(self._statement(read, after, size, _as_is)).all()
 
     def _statement(self, read: _Read, after: Key | None, size: int, bind: Bind) -> Any:
@@ -340,7 +339,7 @@ class Reader:
         return max(10, min(self.spec.offset + self.spec.limit, _MAX_PAGE))
 
     def _scalar(self, shard: int, stmt: Any) -> int:
-        with dialect.read(self.store.shards.engines[shard]) as conn:
+        with self.store.shards[shard].read() as conn:
             return int(conn.execute(stmt).scalar_one())
 
     def _count_listing(self) -> int:

@@ -16,8 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .dialect import read, utcnow
-from .errors import ConfigurationError, IndexRequired
+from .dialect import utcnow
+from .errors import ConfigurationError, IndexRequired, ShardUnavailable
 from .ids import check_name
 from .index import Index
 from .shards import ShardMap
@@ -65,13 +65,25 @@ class Registry:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def entries(self, shard: int = 0, conn: Connection | None = None) -> list[Entry]:
-        """Every registered index, with its state and that shard's backfill progress."""
+    def entries(self, shard: int | None = None, conn: Connection | None = None) -> list[Entry]:
+        """Every registered index, with its state and a shard's backfill progress.
+
+        Every shard holds the registry, so without a shard named any healthy one answers:
+        one shard down stops no read of the others.
+        """
         stmt = sa.select(indexes).order_by(indexes.c.name)
         if conn is not None:
             return [_entry(row) for row in conn.execute(stmt)]
-        with read(self.shards.engines[shard]) as own:
-            return [_entry(row) for row in own.execute(stmt)]
+        order = range(len(self.shards)) if shard is None else [shard]
+        for position, number in enumerate(order):
+            try:
+                with self.shards[number].read() as own:
+                    return [_entry(row) for row in own.execute(stmt)]
+            except ShardUnavailable:
+                if position + 1 == len(order):
+                    raise
+                logger.warning("registry: shard %s unavailable, reading the next", number)
+        raise AssertionError("unreachable")
 
     def snapshot(self, max_age: float) -> list[Entry]:
         """The entries as read at most ``max_age`` seconds ago: planning needs no fresh read."""
@@ -79,7 +91,7 @@ class Registry:
             self._snapshot = (time.monotonic(), self.entries())
         return self._snapshot[1]
 
-    def get(self, name: str, shard: int = 0) -> Entry:
+    def get(self, name: str, shard: int | None = None) -> Entry:
         for entry in self.entries(shard):
             if entry.index.name == name:
                 return entry
@@ -101,8 +113,8 @@ class Registry:
         existing = {e.index.name: e for e in self.entries()}
         if index.name in existing:
             return self._same(existing[index.name], index)
-        for engine in self.shards:
-            with engine.begin() as conn:
+        for shard in self.shards:
+            with shard.ddl(f"add_index {index.name!r}") as conn:
                 self.table(index).create(conn, checkfirst=True)
                 conn.execute(indexes.insert(), _row(index, BUILDING))
         if not self._has_entities(index.kind):
@@ -115,15 +127,15 @@ class Registry:
         """Retire the index (the indexer stops maintaining it), then drop its table."""
         entry = self.get(check_name(name, "index name"))
         self.set_state(name, RETIRED)
-        for engine in self.shards:
-            with engine.begin() as conn:
+        for shard in self.shards:
+            with shard.ddl(f"drop_index {name!r}") as conn:
                 self.table(entry.index).drop(conn, checkfirst=True)
                 conn.execute(indexes.delete().where(indexes.c.name == name))
 
     def set_state(self, name: str, state: str) -> None:
         self._snapshot = None
-        for engine in self.shards:
-            with engine.begin() as conn:
+        for shard in self.shards:
+            with shard.begin() as conn:
                 conn.execute(
                     indexes.update().where(indexes.c.name == name),
                     {"state": state, "updated": utcnow()},
@@ -148,7 +160,7 @@ class Registry:
         if conn is not None:
             conn.execute(stmt, values)
             return
-        with self.shards.engines[shard].begin() as own:
+        with self.shards[shard].begin() as own:
             own.execute(stmt, values)
 
     def _same(self, entry: Entry, index: Index) -> str:
@@ -162,8 +174,8 @@ class Registry:
         stmt = sa.select(entities.c.added_id).where(
             entities.c.kind == kind, entities.c.body.is_not(None)
         )
-        for engine in self.shards:
-            with read(engine) as conn:
+        for shard in self.shards:
+            with shard.read() as conn:
                 if conn.execute(stmt.limit(1)).first() is not None:
                     return True
         return False

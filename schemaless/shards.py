@@ -1,12 +1,13 @@
-"""ShardMap: which database holds an entity, or an index row.
+"""ShardMap: which shard holds an entity, or an index row.
 
 Ids and ``shard_on`` values hash into a fixed number of virtual buckets, and contiguous ranges of
 buckets map onto the shards. Keeping the bucket count fixed means a later move of buckets between
-servers never rehashes a key; only the bucket-to-shard table changes.
+servers never rehashes a key; only the bucket-to-shard table changes. Each shard is a
+:class:`~schemaless.shard.Shard`, the one boundary through which every statement runs.
 
-    >>> shards = ShardMap([engine0, engine1])
-    >>> shards.for_id(entity_id)           # the engine holding that entity
-    >>> shards.for_value(7)                # the engine holding index rows whose shard_on is 7
+    >>> shards = ShardMap([Shard("s0", engine0), Shard("s1", engine1)])
+    >>> shards.for_id(entity_id)           # the shard holding that entity
+    >>> shards.for_value(7)                # the shard holding index rows whose shard_on is 7
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any, TypeVar
 from sqlalchemy.engine import Engine
 
 from .errors import ConfigurationError
+from .shard import Shard
 
 BUCKETS = 4096
 
@@ -27,18 +29,25 @@ T = TypeVar("T")
 
 
 class ShardMap:
-    """Routes keys to engines through virtual buckets."""
+    """Routes keys to shards through virtual buckets."""
 
-    def __init__(self, engines: Sequence[Engine]) -> None:
-        if not engines:
+    def __init__(self, shards: Sequence[Shard]) -> None:
+        if not shards:
             raise ConfigurationError("a store needs at least one shard")
-        self.engines = list(engines)
+        names = [shard.name for shard in shards]
+        if len(set(names)) != len(names):
+            raise ConfigurationError(f"shard names must differ: {names}")
+        self.shards = list(shards)
+        self.engines: list[Engine] = [shard.engine for shard in shards]
 
     def __len__(self) -> int:
-        return len(self.engines)
+        return len(self.shards)
 
-    def __iter__(self) -> Iterator[Engine]:
-        return iter(self.engines)
+    def __iter__(self) -> Iterator[Shard]:
+        return iter(self.shards)
+
+    def __getitem__(self, shard: int) -> Shard:
+        return self.shards[shard]
 
     def shard_of_bucket(self, bucket: int) -> int:
         return bucket * len(self.engines) // BUCKETS
@@ -52,11 +61,11 @@ class ShardMap:
             return 0
         return self.shard_of_bucket(zlib.crc32(_value_key(value)) % BUCKETS)
 
-    def for_id(self, id_bytes: bytes) -> Engine:
-        return self.engines[self.shard_for_id(id_bytes)]
+    def for_id(self, id_bytes: bytes) -> Shard:
+        return self.shards[self.shard_for_id(id_bytes)]
 
-    def for_value(self, value: Any) -> Engine:
-        return self.engines[self.shard_for_value(value)]
+    def for_value(self, value: Any) -> Shard:
+        return self.shards[self.shard_for_value(value)]
 
     def group_by_id(self, items: Iterable[T], key: Any) -> dict[int, list[T]]:
         """Split items by the shard of the id that ``key(item)`` gives, keeping their order."""
@@ -69,8 +78,8 @@ class ShardMap:
         return groups
 
     def dispose(self) -> None:
-        for engine in self.engines:
-            engine.dispose()
+        for shard in self.shards:
+            shard.dispose()
 
 
 def _value_key(value: Any) -> bytes:

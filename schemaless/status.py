@@ -1,4 +1,5 @@
-"""Status: what an operator wants to see at a glance: per index state, rows, backfill, lag."""
+"""Status: what an operator wants to see at a glance: per index state, rows, backfill, lag, and
+the entities the indexer set aside (poison it could not apply; see :mod:`schemaless.failures`)."""
 
 from __future__ import annotations
 
@@ -6,16 +7,19 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from . import dialect
+from . import dialect, failures
 from .store import Store
 from .tables import entity_changes
+
+SHOWN = 1000  # set-aside entities listed in full (--json); past that only counted
+LISTED = 10  # of them, in the human form
 
 
 def status(store: Store) -> dict[str, Any]:
     """A JSON-ready summary: the change log (pending, lag) and every index."""
     pending, oldest = 0, None
-    for engine in store.shards:
-        with dialect.read(engine) as conn:
+    for shard in store.shards:
+        with shard.read() as conn:
             row = conn.execute(
                 sa.select(sa.func.count(), sa.func.min(entity_changes.c.created))
             ).one()
@@ -27,14 +31,23 @@ def status(store: Store) -> dict[str, Any]:
         "pending_changes": pending,
         "lag_seconds": round(max(lag, 0.0), 3),
         "indexes": [_index_status(store, entry) for entry in store.registry.entries()],
+        **_set_aside(store),
+    }
+
+
+def _set_aside(store: Store) -> dict[str, Any]:
+    """How many entities are set aside, and the longest-standing of them with their errors."""
+    return {
+        "set_aside": failures.count(store.shards),
+        "set_aside_entities": [f.as_json() for f in failures.listed(store.shards, limit=SHOWN)],
     }
 
 
 def _index_status(store: Store, entry: Any) -> dict[str, Any]:
     table = store.registry.table(entry.index)
     rows, done, total = 0, 0, 0
-    for shard, engine in enumerate(store.shards):
-        with dialect.read(engine) as conn:
+    for shard, each in enumerate(store.shards):
+        with each.read() as conn:
             rows += conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
         progress = store.registry.entries(shard)
         mine = next((e for e in progress if e.index.name == entry.index.name), None)
@@ -68,4 +81,19 @@ def format_status(data: dict[str, Any]) -> str:
         )
     if not data["indexes"]:
         lines.append("  (no indexes)")
+    lines += _format_set_aside(data)
     return "\n".join(lines)
+
+
+def _format_set_aside(data: dict[str, Any]) -> list[str]:
+    if not data["set_aside"]:
+        return []
+    lines = [
+        f"set aside: {data['set_aside']} entities "
+        "(`schemaless indexer --retry-set-aside` re-queues them once repaired)"
+    ]
+    for failure in data["set_aside_entities"][:LISTED]:
+        lines.append(f"  {failure['entity_id']}  {failure['kind']:<12} {failure['error'][:80]}")
+    if data["set_aside"] > LISTED:
+        lines.append(f"  ... and {data['set_aside'] - LISTED} more (see --json)")
+    return lines

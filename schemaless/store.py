@@ -18,23 +18,32 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from . import dialect, ids
 from .codec import Codec
 from .entity import Entity
-from .errors import ConfigurationError, Conflict, EntityTooLarge, NotFound, ShardUnavailable
-from .fastpath import FastPath
+from .errors import (
+    ConfigurationError,
+    Conflict,
+    DecodeError,
+    EntityTooLarge,
+    NotFound,
+    SchemalessError,
+    ShardBusy,
+)
 from .query import Query
+from .shard import Shard
 from .shards import ShardMap
 from .tables import entities, entity_changes
 
 if TYPE_CHECKING:
+    from .failures import Failure
     from .index import Index
+    from .index_writer import IndexWriter
     from .registry import Registry
 
 logger = logging.getLogger(__name__)
@@ -69,9 +78,7 @@ class Store:
         self.max_entity_size = max_entity_size
         self._limit: int | None = None
         self._registry: Registry | None = None
-        # On MySQL, get and the puts of new entities skip SQLAlchemy's per-call round trips
-        # (pre-ping, reset) and run on kept DBAPI connections: see fastpath.py for why and how.
-        self._fast = {engine: FastPath.serving(engine, _checkout) for engine in shards}
+        self._index_writer: IndexWriter | None = None
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -91,9 +98,9 @@ class Store:
         ids.check_name(kind, "kind")
         entity_id = ids.new_id() if id is None else ids.to_uuid(id)
         blob = self._encode(body)
-        engine = self.shards.for_id(entity_id.bytes)
+        shard = self.shards.for_id(entity_id.bytes)
         if id is None:
-            self._insert_new(engine, [(entity_id.bytes, kind, blob)])
+            self._insert_new(shard, [(entity_id.bytes, kind, blob)])
             return Entity(entity_id, kind, 1, self.codec.decode(blob))
 
         def write(conn: Connection) -> int:
@@ -101,7 +108,7 @@ class Store:
             self._after_write(conn, [(entity_id.bytes, kind, version)])
             return version
 
-        version = self._retried(engine, write)
+        version = self._retried(shard, write)
         return Entity(entity_id, kind, version, self.codec.decode(blob))
 
     def put_many(self, kind: str, bodies: Iterable[Mapping[str, Any]]) -> list[Entity]:
@@ -110,7 +117,7 @@ class Store:
         made = [(ids.new_id(), self._encode(body)) for body in bodies]
         rows = [(entity_id.bytes, kind, blob) for entity_id, blob in made]
         for shard, group in self.shards.group_by_id(rows, key=lambda row: row[0]).items():
-            self._insert_new(self.shards.engines[shard], group)
+            self._insert_new(self.shards[shard], group)
         return [Entity(entity_id, kind, 1, self.codec.decode(blob)) for entity_id, blob in made]
 
     def delete(self, id: ids.IdLike, *, expect_version: int | None = None) -> bool:
@@ -160,8 +167,9 @@ class Store:
         """Bring every shard's fixed tables to the latest schema (alembic upgrade head)."""
         from .migration import upgrade
 
-        for engine in self.shards:
-            upgrade(engine)
+        for shard in self.shards:
+            with shard.ddl("migrate") as conn:
+                upgrade(conn)
 
     @property
     def registry(self) -> Registry:
@@ -201,10 +209,20 @@ class Store:
         """How many change rows wait for the indexer, over all shards."""
         count = sa.select(sa.func.count()).select_from(entity_changes)
         total = 0
-        for engine in self.shards:
-            with self._read(engine) as conn:
+        for shard in self.shards:
+            with shard.read() as conn:
                 total += conn.execute(count).scalar_one()
         return total
+
+    def set_aside(self) -> list[Failure]:
+        """The entities the indexer set aside: poison it could not apply, with the error.
+
+        ``schemaless indexer --retry-set-aside`` re-queues them once repaired; a new version
+        of one that applies cleanly takes it off this list.
+        """
+        from .failures import listed
+
+        return listed(self.shards)
 
     def close(self) -> None:
         self.shards.dispose()
@@ -222,19 +240,19 @@ class Store:
     def _size_limit(self) -> int:
         if self._limit is None:
             limit = self.max_entity_size
-            for engine in self.shards:
-                with self._read(engine) as conn:
+            for shard in self.shards:
+                with shard.read() as conn:
                     packet = dialect.max_packet(conn)
                 if packet is not None:
                     limit = min(limit, packet - _PACKET_OVERHEAD)
             self._limit = limit
         return self._limit
 
-    def _insert_new(self, engine: Engine, rows: list[tuple[bytes, str, bytes]]) -> None:
+    def _insert_new(self, shard: Shard, rows: list[tuple[bytes, str, bytes]]) -> None:
         """Write new entities and their change rows in one transaction, the fast way if any."""
-        fast = self._fast[engine] if self.indexing == "async" else None
+        fast = shard.fast if self.indexing == "async" else None
         if fast is None:
-            with self._begin(engine) as conn:
+            with shard.begin() as conn:
                 self._insert(conn, rows)
                 self._after_write(conn, [(row[0], row[1], 1) for row in rows])
             return
@@ -275,9 +293,7 @@ class Store:
     def _after_write(self, conn: Connection, changes: list[tuple[bytes, str, int]]) -> None:
         """Log the changes for the indexer, or with sync indexing apply them right here."""
         if self.indexing == "sync":
-            from .index_writer import IndexWriter
-
-            IndexWriter(self).apply_in(conn, [c[0] for c in changes])
+            self.index_writer.apply_in(conn, [c[0] for c in changes])
             return
         now = dialect.utcnow()
         conn.execute(
@@ -287,18 +303,21 @@ class Store:
 
     def _fetch(self, shard: int, id_list: list[bytes]) -> Sequence[Any]:
         """(id, kind, version, body) of the live entities among ``id_list``."""
-        engine = self.shards.engines[shard]
-        fast = self._fast[engine]
+        fast = self.shards[shard].fast
         if fast is not None:
             return fast.fetch(id_list)
         stmt = _select_entities.where(entities.c.id.in_(id_list), entities.c.body.is_not(None))
-        with self._read(engine) as conn:
+        with self.shards[shard].read() as conn:
             return conn.execute(stmt).all()
 
     def _entity(self, entity_id: uuid.UUID, row: Any) -> Entity:
-        return Entity(entity_id, row[1], row[2], self.codec.decode(row[3]))
+        try:
+            body = self.codec.decode(row[3])
+        except DecodeError as exc:
+            raise DecodeError(f"entity {entity_id} cannot be read back: {exc}") from exc
+        return Entity(entity_id, row[1], row[2], body)
 
-    def _retried(self, engine: Engine, write: Callable[[Connection], T]) -> T:
+    def _retried(self, shard: Shard, write: Callable[[Connection], T]) -> T:
         """``write(conn)`` in a transaction, run again when it loses a race.
 
         Two first puts of one id race to INSERT (the loser goes on as an update), and a write
@@ -308,18 +327,24 @@ class Store:
         """
         for attempt in range(_ATTEMPTS):
             try:
-                with self._begin(engine) as conn:
+                with shard.begin() as conn:
                     return write(conn)
-            except sa.exc.DBAPIError as exc:
-                if attempt + 1 == _ATTEMPTS or not _is_retryable(exc):
+            except ShardBusy:
+                if attempt + 1 == _ATTEMPTS:
+                    raise
+            except SchemalessError as exc:
+                if attempt + 1 == _ATTEMPTS or not _lost_insert_race(exc):
                     raise
         raise AssertionError("unreachable")
 
-    def _begin(self, engine: Engine) -> Any:
-        return _guard(engine, engine.begin)
+    @property
+    def index_writer(self) -> IndexWriter:
+        """The one writer of index rows, made once: sync writes, daemons and repairs share it."""
+        if self._index_writer is None:
+            from .index_writer import IndexWriter
 
-    def _read(self, engine: Engine) -> Any:
-        return _guard(engine, lambda: dialect.read(engine))
+            self._index_writer = IndexWriter(self)
+        return self._index_writer
 
 
 def _live_version(current: Any) -> int:
@@ -327,36 +352,9 @@ def _live_version(current: Any) -> int:
     return 0 if current is None or current[2] else int(current[1])
 
 
-class _guard:
-    """Open a connection or transaction, turning an unreachable server into ShardUnavailable."""
-
-    def __init__(self, engine: Engine, opener: Any) -> None:
-        self.engine, self.opener, self.ctx = engine, opener, None
-
-    def __enter__(self) -> Connection:
-        try:
-            self.ctx = self.opener()
-            return self.ctx.__enter__()  # type: ignore[attr-defined]
-        except sa.exc.OperationalError as exc:
-            if exc.connection_invalidated or _is_connect_error(exc):
-                raise ShardUnavailable(f"cannot reach {self.engine.url!r}") from exc
-            raise
-
-    def __exit__(self, *exc_info: Any) -> Any:
-        return self.ctx.__exit__(*exc_info)  # type: ignore[attr-defined]
-
-
-def _checkout(engine: Engine) -> Any:
-    """A pooled DBAPI connection for the fast path, pinged by the pool; errors as _guard's."""
-    with _guard(engine, lambda: nullcontext(engine.raw_connection())) as conn:
-        return conn
-
-
-def _is_retryable(exc: sa.exc.DBAPIError) -> bool:
-    if isinstance(exc, sa.exc.IntegrityError) and "UNIQUE" in str(exc.orig):
+def _lost_insert_race(exc: SchemalessError) -> bool:
+    """The first INSERT of an id lost to another's: the retry goes on as an update."""
+    cause = exc.__cause__
+    if isinstance(cause, sa.exc.IntegrityError) and "UNIQUE" in str(cause.orig):
         return True  # SQLite's unique violation
-    return dialect.error_code(exc) == _DUPLICATE_KEY or dialect.is_transient(exc)
-
-
-def _is_connect_error(exc: sa.exc.OperationalError) -> bool:
-    return dialect.error_code(exc) in (2002, 2003, 2006, 2013)
+    return dialect.error_code(cause) == _DUPLICATE_KEY

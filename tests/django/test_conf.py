@@ -118,7 +118,7 @@ def test_several_aliases_make_several_shards(tmp_path: Path) -> None:
             assert len(store.shards) == 2
             Entry.objects.bulk_create([Entry(user_id=u, title=f"t{u}") for u in range(20)])
             drain()
-            counts = [_count(engine) for engine in store.shards]
+            counts = [_count(shard.engine) for shard in store.shards]
             assert sum(counts) == 20 and all(counts)
             assert [e.title for e in Entry.objects.filter(user_id__in=[3, 4])] == ["t3", "t4"]
     finally:

@@ -30,8 +30,8 @@ def drain(store: schemaless.Store) -> None:
 def rows(store: schemaless.Store, index: Index) -> set[tuple]:
     table = store.registry.table(index)
     found: set[tuple] = set()
-    for engine in store.shards:
-        with engine.connect() as conn:
+    for shard in store.shards:
+        with shard.engine.connect() as conn:
             found |= {tuple(r) for r in conn.execute(sa.select(table))}
     return found
 
@@ -128,8 +128,8 @@ def test_a_corrupted_index_row_is_filtered_from_results(indexed: schemaless.Stor
     indexed.put("entry", {"user_id": 2, "published": T0, "title": "b"})
     drain(indexed)
     table = indexed.registry.table(BY_USER)
-    for engine in indexed.shards:
-        with engine.begin() as conn:
+    for shard in indexed.shards:
+        with shard.engine.begin() as conn:
             conn.execute(table.update().where(table.c.entity_id == a.id.bytes), {"user_id": 2})
     assert titles(indexed.query("entry").filter(user_id=2)) == ["b"]
 

@@ -46,7 +46,7 @@ def _count(engine: sa.Engine, table: sa.Table) -> int:
 
 def test_entities_spread_over_both_shards(sharded: schemaless.Store) -> None:
     made = sharded.put_many("entry", [{"n": i} for i in range(200)])
-    counts = [_count(engine, entities) for engine in sharded.shards]
+    counts = [_count(shard.engine, entities) for shard in sharded.shards]
     assert sum(counts) == 200 and min(counts) > 40
     assert {e.id for e in made} == set(sharded.get_many(e.id for e in made))
 
@@ -59,10 +59,10 @@ def test_index_rows_follow_their_shard_on_value_and_move_with_it(sharded: schema
     e = sharded.put("entry", {"user_id": home, "n": 1})
     Worker(sharded, burst=True, install_signal_handlers=False).run()
     table = sharded.registry.table(BY_USER)
-    assert [_count(engine, table) for engine in sharded.shards] == [1, 0]
+    assert [_count(shard.engine, table) for shard in sharded.shards] == [1, 0]
     sharded.put("entry", {"user_id": away, "n": 2}, id=e.id)
     Worker(sharded, burst=True, install_signal_handlers=False).run()
-    assert [_count(engine, table) for engine in sharded.shards] == [0, 1]
+    assert [_count(shard.engine, table) for shard in sharded.shards] == [0, 1]
     assert [x.id for x in sharded.query("entry").filter(user_id=away)] == [e.id]
     assert list(sharded.query("entry").filter(user_id=home)) == []
 

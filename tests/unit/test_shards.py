@@ -9,12 +9,13 @@ import sqlalchemy as sa
 
 from schemaless import ConfigurationError
 from schemaless.connection import shard_urls
+from schemaless.shard import Shard
 from schemaless.shards import ShardMap
 
 
 @pytest.fixture
 def shards() -> ShardMap:
-    return ShardMap([sa.create_engine("sqlite://") for _ in range(3)])
+    return ShardMap([Shard(f"s{n}", sa.create_engine("sqlite://")) for n in range(3)])
 
 
 def test_ids_spread_evenly(shards: ShardMap) -> None:
@@ -30,8 +31,8 @@ def test_equal_index_values_route_to_the_same_shard(shards: ShardMap) -> None:
 
 
 def test_routing_is_stable_across_maps() -> None:
-    a = ShardMap([sa.create_engine("sqlite://") for _ in range(2)])
-    b = ShardMap([sa.create_engine("sqlite://") for _ in range(2)])
+    a = ShardMap([Shard(f"s{n}", sa.create_engine("sqlite://")) for n in range(2)])
+    b = ShardMap([Shard(f"s{n}", sa.create_engine("sqlite://")) for n in range(2)])
     assert [a.shard_for_value(f"user{n}") for n in range(20)] == [
         b.shard_for_value(f"user{n}") for n in range(20)
     ]
@@ -46,7 +47,19 @@ def test_shard_urls_come_from_the_argument_the_environment_or_the_default(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("SCHEMALESS_URL", raising=False)
-    assert shard_urls() == ["sqlite:///schemaless.db"]
+    assert shard_urls() == {"s0": "sqlite:///schemaless.db"}
     monkeypatch.setenv("SCHEMALESS_URL", "sqlite:///a.db, sqlite:///b.db")
-    assert shard_urls() == ["sqlite:///a.db", "sqlite:///b.db"]
-    assert shard_urls(["sqlite:///c.db"]) == ["sqlite:///c.db"]
+    assert shard_urls() == {"s0": "sqlite:///a.db", "s1": "sqlite:///b.db"}
+    assert shard_urls(["sqlite:///c.db"]) == {"s0": "sqlite:///c.db"}
+
+
+def test_shards_may_be_named_in_a_dict_or_as_name_equals_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SCHEMALESS_URL", "east=sqlite:///a.db,west=sqlite:///b.db?x=1")
+    assert shard_urls() == {"east": "sqlite:///a.db", "west": "sqlite:///b.db?x=1"}
+    assert shard_urls({"h0": "sqlite:///h.db"}) == {"h0": "sqlite:///h.db"}
+    with pytest.raises(ConfigurationError, match="differ"):
+        shard_urls("a=sqlite:///a.db,a=sqlite:///b.db")
+    with pytest.raises(ConfigurationError, match="strings"):
+        shard_urls([7])  # type: ignore[list-item]
