@@ -46,7 +46,7 @@ from .fastpath import FastPath
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 2.0
-DDL_LOCK_WAIT = 2  # seconds DDL waits for a table's metadata lock before it gives up
+DDL_LOCK_WAIT = 1  # seconds DDL waits for a table's metadata lock before it gives up
 
 # MySQL client and server error numbers that mean the connection is gone or never was.
 _LOST = {1053, 1077, 1152, 1927, 2002, 2003, 2005, 2006, 2013, 2026, 2055, 4031}
