@@ -6,11 +6,11 @@ Here, on one MySQL server, in one run:
     backfill       Backfill(store, "entry_by_user").run() over 1M entities (100k with --quick)
                    vs a raw mysqlclient copy of the same rows: a keyset scan of ``entities`` by
                    added_id, 1000 rows a batch, msgpack-decoding each body and executemany-ing
-                   (user_id, published, entity_id, version) into a copy of the index table
+                   (user_id, published, entity_id, version, 0) into a copy of the index table
                    (CREATE TABLE ... LIKE), one transaction a batch: our work minus the locking,
                    the registry and the progress.
     write_p99_ms   one writer putting entities throughout our backfill (half new entities, half
-    write_max_ms   updates of random existing ones, which can wait on the backfill's FOR SHARE
+    write_max_ms   updates of random existing ones, which can wait on the backfill's FOR UPDATE
                    locks) vs the same mix of raw INSERTs and UPDATEs into a 1M-row JSON table
                    while it runs ``ALTER TABLE json_entries ADD COLUMN user_id INT AS
                    (JSON_VALUE(doc, '$.user_id')) VIRTUAL, ADD INDEX (user_id)``: the anchor
@@ -63,8 +63,9 @@ SCAN = (
     "WHERE kind = %s AND added_id > %s "
     "AND added_id <= %s AND body IS NOT NULL ORDER BY added_id LIMIT %s"
 )
-COPY_INSERT = (
-    "INSERT INTO raw_copy (user_id, published, entity_id, version) VALUES (%s, %s, %s, %s)"
+COPY_INSERT = (  # entity_row: one row per entity (no list field), so always 0
+    "INSERT INTO raw_copy (user_id, published, entity_id, version, entity_row) "
+    "VALUES (%s, %s, %s, %s, 0)"
 )
 JSON_TABLE = (
     "CREATE TABLE json_entries (id BIGINT AUTO_INCREMENT PRIMARY KEY, doc JSON NOT NULL) "

@@ -10,12 +10,14 @@ Per index it counts, in rows:
   field values (or shard) differ from what the entity says now; it is paired one for one with
   a missing row of the same entity, so a hand-altered row is one stale row, not a missing and
   an extra one;
-- **extra**: a row beyond what the entity should have, or of an entity that does not exist,
-  is deleted, is of another kind, or lives on the wrong shard.
+- **extra**: a row beyond what the entity should have (a second copy of one of its rows
+  included: an index never holds a row twice), or of an entity that does not exist, is
+  deleted, is of another kind, or lives on the wrong shard.
 
 An entity with rows waiting in ``entity_changes`` is *pending*: the indexer has not caught up,
 so a difference there is counted apart and is not wrong. Entities are read ``FOR SHARE`` while
-compared, so no write lands between reading an entity and reading its rows.
+compared, so no write and no indexer (which locks them ``FOR UPDATE``) lands between reading an
+entity and reading its rows; a repair locks them ``FOR UPDATE``, as every writer of index rows.
 
     >>> report = Cleaner(store).verify("entry_by_user", repair=True)
     >>> print(report.format())
@@ -30,15 +32,16 @@ import dataclasses
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from schemaless import dialect
+from schemaless.errors import DecodeError
 from schemaless.index import Index, WrongType
-from schemaless.index_writer import IndexWriter, State
+from schemaless.index_writer import Lock, State
 from schemaless.registry import READY
 from schemaless.store import Store
 from schemaless.tables import entities, entity_changes
@@ -64,10 +67,11 @@ class Finding:
     extra: int = 0
     pending: int = 0
     repaired: int = 0
+    undecodable: int = 0  # entities whose bodies cannot be read: set aside by the indexer
 
     @property
     def is_clean(self) -> bool:
-        return not (self.missing or self.stale or self.extra)
+        return not (self.missing or self.stale or self.extra or self.undecodable)
 
     def count(self, missing: int, stale: int, extra: int) -> None:
         self.missing += missing
@@ -86,6 +90,11 @@ class Report:
     def is_clean(self) -> bool:
         return all(f.is_clean for f in self.findings)
 
+    @property
+    def undecodable(self) -> int:
+        """Entities (counted once per index) whose bodies cannot be decoded: no repair helps."""
+        return sum(f.undecodable for f in self.findings)
+
     def format(self) -> str:
         columns = ("entities", "missing", "stale", "extra", "pending", "repaired")
         lines = [f"{'index':<24} {'state':<9}" + "".join(f"{c:>10}" for c in columns)]
@@ -95,10 +104,15 @@ class Report:
         wrong = sum(f.missing + f.stale + f.extra for f in self.findings)
         if not self.findings:
             lines.append("no index to verify")
-        elif not wrong:
+        elif not wrong and not self.undecodable:
             lines.append("clean")
-        else:
+        elif wrong:
             lines.append(f"{wrong} wrong rows" + (", repaired" if self.repaired else ""))
+        lines += [
+            f"{f.name}: {f.undecodable} entities cannot be decoded (see `schemaless status`)"
+            for f in self.findings
+            if f.undecodable
+        ]
         return "\n".join(lines)
 
 
@@ -118,7 +132,7 @@ class Cleaner:
         self.rate = rate
         self.batch_size = batch_size
         self.install_signal_handlers = install_signal_handlers
-        self.writer = IndexWriter(store)
+        self.writer = store.index_writer
         self.findings: dict[str, Finding] = {}  # what run() found so far, per index
         self.visited = 0
         self._stopping = threading.Event()
@@ -158,7 +172,7 @@ class Cleaner:
         last = start
         while True:
             stmt = select.where(key > last).order_by(key).limit(self.batch_size)
-            with dialect.read(self.shards.engines[shard]) as conn:
+            with self.shards[shard].read() as conn:
                 rows = conn.execute(stmt).all()
             if not rows:
                 return
@@ -173,13 +187,14 @@ class Cleaner:
         """Compare entities of the shard with their rows; rewrite the broken ones if asked."""
         broken = self._compare(shard, index, ids, finding)
         if broken and repair:
-            with self.shards.engines[shard].begin() as conn:
+            with self.shards[shard].begin() as conn:
                 self.writer.apply_in(conn, broken, shard=shard, indexes=[index])
             finding.repaired += len(broken)
 
     def _compare(self, shard: int, index: Index, ids: list[bytes], finding: Finding) -> list[bytes]:
         with self._locked(shard) as conn:
-            states = self.writer.read(conn, ids)  # FOR SHARE: no write lands meanwhile
+            states, unreadable = self._read(conn, ids)  # FOR SHARE: no write lands meanwhile
+            ids = [e for e in ids if e not in unreadable]
             pending = _pending(conn, ids)
             targets = range(len(self.shards)) if index.shard_on else [shard]
             actual = self._rows(index, ids, targets, shard, conn)
@@ -197,8 +212,28 @@ class Cleaner:
                     continue
                 finding.count(missing, stale, extra)
                 broken.append(entity_id)
-        finding.entities += len(ids)
+        finding.entities += len(ids) + len(unreadable)
+        finding.undecodable += len(unreadable)
         return broken
+
+    def _read(
+        self, conn: Connection, ids: list[bytes], lock: Lock = "share"
+    ) -> tuple[dict[bytes, State], set[bytes]]:
+        """The entities' states, locked as the writer locks them, and the ids of those whose
+        bodies cannot be decoded: counted apart, as no one can say what their rows should be."""
+        try:
+            return self.writer.read(conn, ids, lock=lock), set()
+        except DecodeError:
+            pass  # rare: find which, one by one
+        states: dict[bytes, State] = {}
+        unreadable = set()
+        for entity_id in ids:
+            try:
+                states.update(self.writer.read(conn, [entity_id], lock=lock))
+            except DecodeError as exc:
+                logger.debug("entity %s cannot be decoded: %s", uuid.UUID(bytes=entity_id), exc)
+                unreadable.add(entity_id)
+        return states, unreadable
 
     def _check_orphans(
         self, shard: int, index: Index, ids: list[bytes], finding: Finding, repair: bool
@@ -217,17 +252,27 @@ class Cleaner:
                 finding.repaired += len(wrong)
 
     def _orphans(
-        self, conn: Connection, home: int, shard: int, index: Index, ids: list[bytes]
+        self,
+        conn: Connection,
+        home: int,
+        shard: int,
+        index: Index,
+        ids: list[bytes],
+        lock: Lock = "share",
     ) -> list[bytes]:
         """The ids whose rows on ``shard`` the per-entity comparison does not look at."""
-        states = self.writer.read(conn, ids)
-        return [e for e in ids if not _accounted(index, states.get(e), home, shard)]
+        states, unreadable = self._read(conn, ids, lock)
+        return [
+            e
+            for e in ids
+            if e not in unreadable and not _accounted(index, states.get(e), home, shard)
+        ]
 
     def _delete_orphans(self, shard: int, home: int, index: Index, ids: list[bytes]) -> None:
         table = self.store.registry.table(index)
-        with self.shards.engines[home].begin() as conn:
-            ids = self._orphans(conn, home, shard, index, ids)  # locked: no put lands meanwhile
-            other = self.shards.engines[shard].begin() if shard != home else None
+        with self.shards[home].begin() as conn:
+            ids = self._orphans(conn, home, shard, index, ids, "update")  # no put lands meanwhile
+            other = self.shards[shard].begin() if shard != home else None
             with other or contextlib.nullcontext(conn) as on:  # commits before the lock goes
                 on.execute(table.delete().where(table.c.entity_id.in_(ids)))
 
@@ -254,7 +299,7 @@ class Cleaner:
         if not ids:
             return found
         for shard in shards:
-            own = dialect.read(self.shards.engines[shard]) if shard != home else None
+            own = self.shards[shard].read() if shard != home else None
             with own or contextlib.nullcontext(conn) as on:
                 for row in on.execute(stmt.where(table.c.entity_id.in_(ids))):
                     key = (shard, tuple(row[: len(columns)]))
@@ -264,7 +309,7 @@ class Cleaner:
     @contextlib.contextmanager
     def _locked(self, shard: int) -> Iterator[Connection]:
         """A read transaction: a snapshot on SQLite, a holder of FOR SHARE locks on MySQL."""
-        with dialect.read(self.shards.engines[shard]) as conn, conn.begin():
+        with self.shards[shard].read() as conn, conn.begin():
             yield conn
 
     # -- continuous ----------------------------------------------------------------------------
@@ -313,7 +358,7 @@ class Cleaner:
                 sa.or_(entities.c.updated < updated, entities.c.added_id < added_id)
             )
         stmt = stmt.order_by(entities.c.updated.desc(), entities.c.added_id.desc())
-        with dialect.read(self.shards.engines[shard]) as conn:
+        with self.shards[shard].read() as conn:
             return list(conn.execute(stmt.limit(self.batch_size)).all())
 
 

@@ -23,6 +23,7 @@ def serve_metrics(worker: Worker, port: int, addr: str = "127.0.0.1") -> Collect
         "schemaless_lag_seconds": lambda: worker.stats.lag_seconds,
         "schemaless_batch_seconds": lambda: worker.stats.last_batch_seconds,
         "schemaless_entities_left_out_total": lambda: worker.stats.skipped,
+        "schemaless_entities_set_aside_total": lambda: worker.stats.set_aside,
     }
     for name, read in gauges.items():
         gauge = Gauge(name, name.replace("_", " "), registry=registry)

@@ -7,8 +7,8 @@ re-read the entities, rewrite their rows in every building or ready index (throu
 tailed by ``seq > last``: auto-increment values become visible out of order. A crash anywhere
 rolls the batch back, and replaying it gives the same index state. Poison never stops it: a
 batch that fails for a reason a retry will not cure (an undecodable body, a value the server
-refuses) is applied again entity by entity, and the entities that fail alone are set aside
-(:mod:`schemaless.failures`) while the rest of the batch is applied.
+refuses) is rolled back and applied again entity by entity, and the entities that fail alone
+are set aside (:mod:`schemaless.failures`) while the rest of the batch is applied.
 
     >>> Worker(store, burst=True).run()    # drain what is there, then return
 """
@@ -128,54 +128,65 @@ class Worker:
 
     def _batch(self, shard: int) -> int:
         started = time.perf_counter()
-        with self.store.shards[shard].begin() as conn:
-            claimed = self._claim(conn)
+        try:
+            with self.store.shards[shard].begin() as conn:
+                claimed = self._claim(conn)
+                if not claimed:
+                    return 0
+                skipped, set_aside = self._apply(conn, shard, claimed), 0
+                self._delete(conn, claimed)
+        except _Poisoned as poisoned:  # rolled back: take the same changes again, one by one
+            logger.info(
+                "batch on shard %s failed (%s); applying it entity by entity", shard, poisoned
+            )
+            claimed, skipped, set_aside = self._isolate(shard, poisoned.seqs)
             if not claimed:
                 return 0
-            skipped, set_aside = self._apply(conn, shard, claimed)
-            seqs = [r.seq for r in claimed]
-            conn.execute(entity_changes.delete().where(entity_changes.c.seq.in_(seqs)))
         self._record(claimed, skipped, set_aside, time.perf_counter() - started)
         return len(claimed)
 
-    def _apply(self, conn: Any, shard: int, claimed: list[Any]) -> tuple[int, int]:
-        """Apply the claimed changes: (entities left out of an index, entities set aside).
+    def _apply(self, conn: Any, shard: int, claimed: list[Any]) -> int:
+        """Apply the claimed changes in one go; the entities left out of an index.
 
-        The whole batch is tried at once, under a savepoint; when it fails for a reason that
-        a retry will not cure (poison: see schemaless.failures), its entities are applied one
-        at a time, so that only the poisoned ones are set aside and the rest go on.
+        Raises _Poisoned when they fail for a reason a retry will not cure (see
+        schemaless.failures): the batch is rolled back and handed to :meth:`_isolate`.
         """
+        ids, kinds = [c.entity_id for c in claimed], {c.kind for c in claimed}
         try:
-            skipped = self._apply_some(conn, shard, claimed)
-        except Exception as exc:
-            error = self._poison(shard, exc)
-            logger.info("batch on shard %s failed (%s); applying it entity by entity", shard, error)
-            return self._apply_each(conn, shard, claimed)
-        failures.clear(conn, [r.entity_id for r in claimed])  # their last change applied cleanly
-        return skipped, 0
-
-    def _apply_each(self, conn: Any, shard: int, claimed: list[Any]) -> tuple[int, int]:
-        """Apply each entity's changes under a savepoint of its own; set aside what fails."""
-        by_entity: dict[bytes, list[Any]] = {}
-        for change in claimed:
-            by_entity.setdefault(bytes(change.entity_id), []).append(change)
-        skipped, cured = 0, []
-        for entity_id, changes in by_entity.items():
-            try:
-                skipped += self._apply_some(conn, shard, changes)
-                cured.append(entity_id)
-            except Exception as exc:
-                error = failures.describe(self._poison(shard, exc))
-                last = max(changes, key=lambda c: c.version)
-                failures.set_aside(conn, entity_id, last.kind, last.version, error)
-        failures.clear(conn, cured)
-        return skipped, len(by_entity) - len(cured)
-
-    def _apply_some(self, conn: Any, shard: int, changes: list[Any]) -> int:
-        """Apply these changes under a savepoint; the entities left out of an index."""
-        ids, kinds = [c.entity_id for c in changes], {c.kind for c in changes}
-        with failures.savepoint(conn):
             return self.writer.apply_in(conn, ids, shard=shard, kinds=kinds).skipped
+        except Exception as exc:
+            raise _Poisoned(self._poison(shard, exc), [c.seq for c in claimed]) from exc
+
+    def _isolate(self, shard: int, seqs: list[int]) -> tuple[list[Any], int, int]:
+        """Apply a poisoned batch's changes entity by entity, each under a savepoint, setting
+        aside those that fail alone: (changes claimed, entities left out, entities set aside).
+
+        The poisoned path only: the batches that apply cleanly pay for no savepoint.
+        """
+        with self.store.shards[shard].begin() as conn:
+            claimed = self._claim(conn, seqs)  # those another worker has not taken meanwhile
+            by_entity: dict[bytes, list[Any]] = {}
+            for change in claimed:
+                by_entity.setdefault(bytes(change.entity_id), []).append(change)
+            skipped, cured = 0, []
+            for entity_id, changes in by_entity.items():
+                try:
+                    skipped += self._apply_alone(conn, shard, entity_id, changes)
+                    cured.append(entity_id)
+                except Exception as exc:
+                    self._set_aside(conn, entity_id, changes, self._poison(shard, exc))
+            failures.clear(conn, cured)
+            self._delete(conn, claimed)
+        return claimed, skipped, len(by_entity) - len(cured)
+
+    def _apply_alone(self, conn: Any, shard: int, entity_id: bytes, changes: list[Any]) -> int:
+        kinds = {c.kind for c in changes}
+        with failures.savepoint(conn):
+            return self.writer.apply_in(conn, [entity_id], shard=shard, kinds=kinds).skipped
+
+    def _set_aside(self, conn: Any, entity_id: bytes, changes: list[Any], error: Exception) -> None:
+        last = max(changes, key=lambda c: c.version)
+        failures.set_aside(conn, entity_id, last.kind, last.version, failures.describe(error))
 
     def _poison(self, shard: int, exc: Exception) -> Exception:
         """``exc`` as the shard layer maps it, when it is poison; else ``exc`` is raised again."""
@@ -184,7 +195,7 @@ class Worker:
             raise exc
         return error
 
-    def _claim(self, conn: Any) -> list[Any]:
+    def _claim(self, conn: Any, seqs: list[int] | None = None) -> list[Any]:
         stmt = (
             sa.select(
                 entity_changes.c.seq,
@@ -196,7 +207,13 @@ class Worker:
             .order_by(entity_changes.c.seq)
             .limit(self.options.batch_size)
         )
+        if seqs is not None:
+            stmt = stmt.where(entity_changes.c.seq.in_(seqs))
         return list(conn.execute(dialect.for_update_skip_locked(stmt, conn)).all())
+
+    def _delete(self, conn: Any, claimed: list[Any]) -> None:
+        seqs = [r.seq for r in claimed]
+        conn.execute(entity_changes.delete().where(entity_changes.c.seq.in_(seqs)))
 
     def _record(self, claimed: list[Any], skipped: int, set_aside: int, seconds: float) -> None:
         stats = self.stats
@@ -229,6 +246,14 @@ class Worker:
             max(self._idle * 2, self.options.poll_interval), self.options.max_poll_interval
         )
         return self._idle
+
+
+class _Poisoned(Exception):
+    """A batch failed for a reason a retry will not cure; ``seqs`` are its change rows."""
+
+    def __init__(self, error: Exception, seqs: list[int]) -> None:
+        super().__init__(failures.describe(error))
+        self.seqs = seqs
 
 
 def _index_dropped(exc: ConfigurationError) -> bool:

@@ -8,6 +8,12 @@ and are imported only when their subcommand runs.
     $ schemaless index add entry_by_user --kind entry --field user_id:int --shard-on user_id
     $ schemaless indexer --workers 2
     $ schemaless status --json
+
+Every failure is one line on stderr and a non-zero exit, never a traceback (``-v`` adds it):
+2 for bad arguments, an unusable store (unreachable, unmigrated, misconfigured) or an error the
+store raised; 1 only for ``verify`` finding wrong index rows; 3 for an unexpected error (a bug:
+rerun with ``-v`` and report the traceback). Arguments are checked before any work is done, and
+the daemons check that every shard answers and is migrated before they start.
 """
 
 from __future__ import annotations
@@ -15,20 +21,34 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
-from typing import Any
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
 from .connection import connect
 from .errors import SchemalessError
 from .index import Index
 from .store import Store
 
+logger = logging.getLogger(__name__)
+
+EXIT_USAGE = 2  # bad arguments, an unusable store, an error the store raised
+EXIT_BUG = 3  # an exception of no schemaless type
+MAX_WORKERS = 64
+MAX_BATCH = 1000  # DESIGN: no statement touches more than 1000 rows
+
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "metrics_port", None) and args.metrics_port + args.workers > 65536:
+        parser.error(
+            f"--metrics-port {args.metrics_port}: {args.workers} workers need ports past 65535"
+        )
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -37,20 +57,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except SchemalessError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(args, str(exc), EXIT_USAGE)
+    except KeyboardInterrupt:
+        return 130  # as a shell reports a command ended by SIGINT
+    except Exception as exc:  # a bug, or a driver error that escaped the shard layer
+        text = f"unexpected {type(exc).__name__}: {exc} (rerun with -v for the traceback)"
+        return _fail(args, text, EXIT_BUG)
 
 
-def _store(args: argparse.Namespace) -> Store:
+def _fail(args: argparse.Namespace, message: str, code: int) -> int:
+    """Say what went wrong in one line on stderr (after the traceback, with -v)."""
+    if args.verbose:
+        traceback.print_exc()
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    print(f"schemaless: {lines[0] if lines else 'failed'}", file=sys.stderr)
+    return code
+
+
+def _store(args: argparse.Namespace, *, ready: bool = True) -> Store:
+    """The store that --url (or SCHEMALESS_URL) names.
+
+    ``ready`` reads every shard's change log first, so that an unreachable, unknown or
+    unmigrated database is one error line now, not a daemon that starts, logs and then fails
+    (or, as a daemon that outlives its servers, waits forever for a URL that was wrong).
+    """
     url = ",".join(args.url) if args.url else None
-    return connect(url)
+    store = connect(url, allow_pickle=args.allow_pickle)
+    if ready:
+        store.pending_changes()
+    return store
 
 
 # -- subcommands -------------------------------------------------------------------------------
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    store = _store(args)
+    store = _store(args, ready=False)
     store.migrate()
     print(f"migrated {len(store.shards)} shard(s)")
     return 0
@@ -59,10 +101,12 @@ def _migrate(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run
 
-    return run(_store(args), count=args.count)
+    return run(_store(args, ready=False), count=args.count)  # the demo migrates first
 
 
 def _indexer(args: argparse.Namespace) -> int:
+    if args.retry_set_aside:
+        return _retry_set_aside(args)
     if args.workers > 1:
         return _supervise(args)
     from indexer.metrics import serve_metrics
@@ -76,17 +120,36 @@ def _indexer(args: argparse.Namespace) -> int:
         max_batches=args.max_batches,
     )
     if args.metrics_port:
-        serve_metrics(worker, args.metrics_port)
+        try:
+            serve_metrics(worker, args.metrics_port)
+        except OSError as exc:  # taken, or not ours to bind
+            raise SchemalessError(f"--metrics-port {args.metrics_port}: {exc.strerror}") from exc
     worker.run()
-    logging.getLogger("indexer").info("stopped after %d changes", worker.stats.applied)
+    stats = worker.stats
+    logging.getLogger("indexer").info(
+        "stopped after %d changes (%d entities left out of an index, %d set aside)",
+        stats.applied,
+        stats.skipped,
+        stats.set_aside,
+    )
+    return 0
+
+
+def _retry_set_aside(args: argparse.Namespace) -> int:
+    """Turn the entities set aside back into changes; the indexer applies them next."""
+    from .failures import requeue
+
+    print(f"re-queued {requeue(_store(args).shards)} set-aside entities")
     return 0
 
 
 def _supervise(args: argparse.Namespace) -> int:
     """Run N single-worker processes; pass SIGINT/SIGTERM on and wait for them."""
+    _store(args).close()  # a wrong URL is one error here, not one from every child
     argv = [sys.executable, "-m", "schemaless", "indexer", "--batch-size", str(args.batch_size)]
     argv += [f"--url={u}" for u in args.url or []]
     argv += ["--burst"] if args.burst else []
+    argv += ["--allow-pickle"] if args.allow_pickle else []
     children = []
     for n in range(args.workers):
         port = [f"--metrics-port={args.metrics_port + n}"] if args.metrics_port else []
@@ -110,7 +173,10 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _index_add(args: argparse.Namespace) -> int:
-    fields = dict(_pair(f, ":") for f in args.field)
+    pairs = [_pair(f, ":") for f in args.field]
+    fields = dict(pairs)
+    if len(fields) != len(pairs):
+        raise SchemalessError(f"--field: each field once, got {[name for name, _ in pairs]}")
     where = {k: _literal(v) for k, v in (_pair(w, "=") for w in args.where)}
     index = Index(args.name, kind=args.kind, fields=fields, shard_on=args.shard_on, where=where)
     store = _store(args)
@@ -147,7 +213,7 @@ def _verify(args: argparse.Namespace) -> int:
 
     report = Cleaner(_store(args)).verify(args.name, repair=args.repair)
     print(report.format())
-    return 0 if report.is_clean or args.repair else 1
+    return 0 if report.is_clean or (args.repair and not report.undecodable) else 1
 
 
 def _cleaner(args: argparse.Namespace) -> int:
@@ -158,6 +224,40 @@ def _cleaner(args: argparse.Namespace) -> int:
 
 
 # -- parsing -----------------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error in one line (and exit 2) like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _whole(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            span = f"from {low} to {high}" if high is not None else f"{low} or more"
+            raise argparse.ArgumentTypeError(f"must be {span}, got {value}")
+        return value
+
+    return parse
+
+
+def _rate(text: str) -> float:
+    """An argparse type: a finite number of entities per second above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text!r}")
+    return value
 
 
 def _pair(text: str, sep: str) -> tuple[str, str]:
@@ -175,10 +275,15 @@ def _literal(text: str) -> Any:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="schemaless", description=__doc__.split("\n")[0])
+    parser = _Parser(prog="schemaless", description=__doc__.split("\n")[0])
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--url", action="append", help="a shard URL (repeat for shards)")
     common.add_argument("-v", "--verbose", action="store_true")
+    common.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="read entities stored with serializer='pickle' (trusted data only: reading runs code)",
+    )
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     def command(name: str, run: Any, help: str) -> argparse.ArgumentParser:
@@ -188,24 +293,34 @@ def _parser() -> argparse.ArgumentParser:
 
     command("migrate", _migrate, "create or upgrade the fixed tables on every shard")
     demo = command("demo", _demo, "store, index and query entities, printing what happens")
-    demo.add_argument("--count", type=int, default=5000)
+    demo.add_argument("--count", type=_whole(1), default=5000)
     ix = command("indexer", _indexer, "drain the change log into the index tables")
     ix.add_argument("--burst", action="store_true", help="exit once the change log is empty")
-    ix.add_argument("--workers", type=int, default=1)
-    ix.add_argument("--batch-size", type=int, default=500)
-    ix.add_argument("--max-batches", type=int, default=None)
-    ix.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus metrics")
+    ix.add_argument("--workers", type=_whole(1, MAX_WORKERS), default=1)
+    ix.add_argument("--batch-size", type=_whole(1, MAX_BATCH), default=500)
+    ix.add_argument("--max-batches", type=_whole(1), default=None)
+    ix.add_argument(
+        "--metrics-port",
+        type=_whole(1, 65535),
+        default=None,
+        help="serve Prometheus metrics on 127.0.0.1:PORT (worker N of --workers on PORT+N)",
+    )
+    ix.add_argument(
+        "--retry-set-aside",
+        action="store_true",
+        help="re-queue the entities set aside as poison (once repaired), then exit",
+    )
     st = command("status", _status, "show the change log's lag and every index's state")
     st.add_argument("--json", action="store_true")
     bf = command("backfill", _backfill, "build a building index from the stored entities")
     bf.add_argument("name")
-    bf.add_argument("--rate", type=float, default=None, help="at most this many entities/s")
-    bf.add_argument("--batch-size", type=int, default=1000)
+    bf.add_argument("--rate", type=_rate, default=None, help="at most this many entities/s")
+    bf.add_argument("--batch-size", type=_whole(1, MAX_BATCH), default=1000)
     vf = command("verify", _verify, "compare indexes with the entities (exit 1 when wrong)")
     vf.add_argument("name", nargs="?")
     vf.add_argument("--repair", action="store_true")
     cl = command("cleaner", _cleaner, "verify and repair continuously, recent entities first")
-    cl.add_argument("--rate", type=float, default=1000.0, help="entities/s to visit")
+    cl.add_argument("--rate", type=_rate, default=1000.0, help="entities/s to visit")
     _index_commands(sub, common)
     return parser
 

@@ -16,6 +16,12 @@ code, so a codec built without ``allow_pickle=True`` refuses pickled blobs witho
 pickle. Bodies whose serialized form passes ``compress_threshold`` bytes are zlib-compressed,
 and kept so only when that actually saves space.
 
+A body nests at most ``MAX_DEPTH`` (1,024) levels of dicts and lists: msgpack checks that in C
+while packing, at no cost to the write path, and a deeper body raises EncodeError before any SQL.
+Whatever ``encode`` accepts, ``decode`` reads back at any depth up to that, and ``Entity.body``
+copies it without recursion. (pickle refuses bodies nested deeper than Python's recursion limit
+lets it walk, a few hundred levels; that too is an EncodeError.)
+
 What comes back is a plain dict of lists: tuples become lists (except as keys of nested dicts,
 where a list cannot be, so they come back as tuples). A datetime keeps its microseconds and its
 UTC offset, and one whose tzinfo is a ``zoneinfo.ZoneInfo`` comes back in the same zone.
@@ -54,6 +60,7 @@ _PLAIN_MSGPACK = _HEADERS[MSGPACK]
 _UNPACK_OPTIONS: dict[str, Any] = {"raw": False, "use_list": True, "strict_map_key": False}
 
 _DATETIME, _DATE, _DECIMAL, _UUID = 1, 2, 3, 4
+MAX_DEPTH = 1024  # msgpack's own nesting limit (its packer's recurse limit); see above
 
 
 def _default(obj: Any) -> msgpack.ExtType:
@@ -154,13 +161,15 @@ class Codec:
         compress_threshold: int = 4096,
         compress_level: int = 6,
     ) -> None:
-        if serializer not in _SERIALIZERS:
+        if not isinstance(serializer, str) or serializer not in _SERIALIZERS:
             raise ConfigurationError(f"unknown serializer {serializer!r}; use msgpack or pickle")
+        if not isinstance(allow_pickle, bool):  # allow_pickle="no" must not allow it
+            raise ConfigurationError(f"allow_pickle must be True or False, not {allow_pickle!r}")
         if serializer == "pickle" and not allow_pickle:
             raise ConfigurationError("serializer='pickle' needs allow_pickle=True (trusted data)")
-        if compress_threshold < 0:
+        if not _is_int(compress_threshold) or compress_threshold < 0:
             raise ConfigurationError("compress_threshold must be 0 or more bytes")
-        if not -1 <= compress_level <= 9:
+        if not _is_int(compress_level) or not -1 <= compress_level <= 9:
             raise ConfigurationError("compress_level must be between -1 and 9")
         self.serializer = serializer
         self.allow_pickle = allow_pickle
@@ -205,12 +214,19 @@ class Codec:
 
     def _explain(self, body: dict[str, Any], exc: Exception) -> str:
         """Name the top-level key whose value fails, without ever showing the body."""
+        if isinstance(exc, RecursionError) or "recursion limit" in str(exc):
+            limit = f" ({MAX_DEPTH} levels)" if self.serializer == "msgpack" else ""
+            return f"the body nests dicts and lists deeper than {self.serializer} can store{limit}"
         for key, value in body.items():
             try:
                 self._dumps(value)
             except Exception as inner:  # only to find the key; the caller raises from exc
                 return f"{inner} (under key {key[:64]!r})"
         return str(exc)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _checked(body: Mapping[str, Any]) -> dict[str, Any]:

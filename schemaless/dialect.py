@@ -1,14 +1,16 @@
 """Every difference between MySQL/MariaDB and SQLite, in one place.
 
 The rest of the package speaks SQLAlchemy Core and asks this module for the column types that
-differ (BINARY(16), MEDIUMBLOB, TIMESTAMP(6), binary-collated strings), for row locking
-(``FOR UPDATE SKIP LOCKED`` and ``FOR SHARE`` on MySQL; SQLite serialises writers instead), and
+differ (BINARY(16), MEDIUMBLOB, TIMESTAMP(6), strings as UTF-8 bytes), for row locking
+(``FOR UPDATE``, ``SKIP LOCKED`` for claims, on MySQL; SQLite serialises writers instead), and
 for the engine set-up each backend needs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,10 +39,38 @@ def bigint() -> sa.types.TypeEngine[int]:
 
 
 def text(length: int) -> sa.types.TypeEngine[str]:
-    """A string column that compares byte-wise, as Python does."""
-    return sa.String(length).with_variant(
-        mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin"), *MYSQL
-    )
+    """A column of up to ``length`` characters that compares and orders as Python compares str.
+
+    SQLite's TEXT already does (memcmp of UTF-8, no padding). On MySQL and MariaDB the column
+    is ``VARBINARY`` holding the UTF-8 bytes: byte order of UTF-8 is code point order, nothing
+    is padded (``utf8mb4_bin`` is PAD SPACE on MariaDB: ``'a' = 'a '``), and a comparison with
+    a binary operand is binary whatever the connection's collation (see docs/design.md).
+    """
+    return sa.String(length).with_variant(Utf8Binary(4 * length), *MYSQL)
+
+
+class Utf8Binary(sa.VARBINARY):
+    """A str as its UTF-8 bytes in a ``VARBINARY`` column: encoded when bound, decoded when read.
+
+    Values are bound as bytes so the comparison is binary on every server, never left to the
+    coercion of a literal under the connection's collation. (A str with a lone surrogate has
+    no UTF-8 form: queries refuse it before any SQL, see ``lookups``.)
+    """
+
+    def bind_processor(self, dialect: Any) -> Any:
+        return _encode_utf8
+
+    def result_processor(self, dialect: Any, coltype: object) -> Any:
+        return _decode_utf8
+
+
+def _encode_utf8(value: Any) -> Any:
+    return value.encode() if value.__class__ is str else value
+
+
+def _decode_utf8(value: Any) -> Any:
+    # bytes from a VARBINARY column; str from an index table made before (VARCHAR): kept as is.
+    return value.decode("utf-8") if value.__class__ is bytes else value
 
 
 def utcnow() -> dt.datetime:
@@ -57,11 +87,15 @@ def is_mysql(engine_or_conn: Any) -> bool:
     return engine_or_conn.dialect.name in MYSQL
 
 
-def create_engine(url: str, **options: Any) -> Engine:
-    """An engine set up for schemaless on either backend."""
+def create_engine(url: str, *, timeout: float = 2.0, **options: Any) -> Engine:
+    """An engine set up for schemaless on either backend.
+
+    On MySQL, ``timeout`` bounds connecting, each read and each write on the socket, and the
+    wait for a pooled connection: a silent server costs at most that, never a hang.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() in MYSQL:
-        return _mysql_engine(parsed, **options)
+        return _mysql_engine(parsed, timeout, **options)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, **options)
     from .errors import ConfigurationError
@@ -69,21 +103,78 @@ def create_engine(url: str, **options: Any) -> Engine:
     raise ConfigurationError(f"unsupported database {parsed.get_backend_name()!r}")
 
 
-def _mysql_engine(url: sa.URL, **options: Any) -> Engine:
+def hide_password(url: str) -> str:
+    """The URL as it may be shown in an error message."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparsable URL>"
+
+
+def _mysql_engine(url: sa.URL, timeout: float, **options: Any) -> Engine:
     query = dict(url.query)
     query.setdefault("charset", "utf8mb4")
     # TIMESTAMP columns convert through the session time zone: pin it, so UTC stays UTC.
     connect_args: dict[str, Any] = {"init_command": "SET time_zone = '+00:00'"}
     connect_args["conv"] = _mysql_conversions()
+    seconds = socket_timeout(timeout)
+    connect_args.update(connect_timeout=seconds, read_timeout=seconds, write_timeout=seconds)
+    options.setdefault("pool_timeout", timeout)
     connect_args.update(options.pop("connect_args", {}))
     options["connect_args"] = connect_args
-    options.setdefault("pool_pre_ping", True)
+    ping = options.pop("pool_pre_ping", True)
     options.setdefault("pool_recycle", 3600)  # below the server's default wait_timeout of 8 h
     options.setdefault("pool_size", 10)
     options.setdefault("max_overflow", 20)
     # READ COMMITTED: no gap locks, so the indexer's SKIP LOCKED claims never block new writes.
     options.setdefault("isolation_level", "READ COMMITTED")
-    return sa.create_engine(url.set(query=query), **options)
+    engine = sa.create_engine(url.set(query=query), **options)
+    if ping:
+        _ping_on_checkout(engine, seconds)
+    return engine
+
+
+def socket_timeout(timeout: float) -> int:
+    """The seconds each connect, read and write on a MySQL socket may wait, for ``timeout``.
+
+    mysqlclient takes whole seconds: at least one, so a timeout below it still times out.
+    With libmariadb a silent server costs one such wait per call, not three (libmysqlclient
+    retries a timed-out read twice): measured in tests/faults/test_proxy.py.
+    """
+    return max(1, math.ceil(timeout))
+
+
+_FRESH = "schemaless_fresh"  # in a pooled connection's info: opened, not yet checked out
+
+
+def _ping_on_checkout(engine: Engine, seconds: int) -> None:
+    """The pool's pre-ping, except that a server which did not answer is not dialled again.
+
+    SQLAlchemy's ``pool_pre_ping`` reconnects whenever a ping fails: right after a server
+    restarted, but also after a ping that waited its whole read timeout on a silent server,
+    and then the reconnect waits its connect timeout too, doubling what a call costs. Here a
+    ping that failed at once (the server closed the connection) asks the pool for a new
+    connection, as pre-ping does; one that failed only after half its timeout raises, so the
+    caller waits for a silent server once.
+    """
+    error = engine.dialect.loaded_dbapi.Error
+    quick = seconds / 2
+
+    @event.listens_for(engine, "connect")
+    def _opened(_dbapi_conn: Any, record: Any) -> None:
+        record.info[_FRESH] = True  # a connection just opened needs no ping
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        if record.info.pop(_FRESH, False):
+            return
+        started = time.monotonic()
+        try:
+            dbapi_conn.ping()
+        except error as exc:
+            if time.monotonic() - started < quick:
+                raise sa.exc.InvalidatePoolError(str(exc)) from exc
+            raise
 
 
 def _mysql_conversions() -> dict[Any, Any]:
@@ -148,9 +239,14 @@ def for_update_skip_locked(stmt: sa.Select[Any], conn: Any) -> sa.Select[Any]:
     return stmt.with_for_update(skip_locked=True) if is_mysql(conn) else stmt
 
 
-def for_share(stmt: sa.Select[Any], conn: Any) -> sa.Select[Any]:
-    """Hold readers' locks on rows until commit, so no writer changes them meanwhile."""
-    return stmt.with_for_update(read=True) if is_mysql(conn) else stmt
+def for_update(stmt: sa.Select[Any], conn: Any) -> sa.Select[Any]:
+    """Hold the rows exclusively until commit: writers and other holders wait for it.
+
+    Whoever decides what to write from rows it read locks them so; shared locks (``FOR
+    SHARE``) do not exclude each other, and two holders would act on the same state. SQLite's
+    one writer at a time already excludes.
+    """
+    return stmt.with_for_update() if is_mysql(conn) else stmt
 
 
 def max_packet(conn: Any) -> int | None:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import copy
 import uuid
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
+
+# Leaves that a copy may share: nothing can change them in place.
+_IMMUTABLE = frozenset(
+    {str, bytes, int, float, bool, type(None), datetime, date, Decimal, uuid.UUID}
+)
 
 
 class Entity:
@@ -39,7 +46,7 @@ class Entity:
 
     @property
     def body(self) -> dict[str, Any]:
-        return copy.deepcopy(self._body)
+        return _copied(self._body)
 
     def __getitem__(self, field: str) -> Any:
         return self._body[field]
@@ -53,10 +60,55 @@ class Entity:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Entity):
             return NotImplemented
-        return (self.id, self.version, self._body) == (other.id, other.version, other._body)
+        if (self.id, self.version) != (other.id, other.version):
+            return False
+        try:
+            return self._body == other._body
+        except RecursionError:  # a body nested near the codec's limit of 1,024 levels
+            return _equal(self._body, other._body)
 
     def __hash__(self) -> int:
         return hash((self.id, self.version))
 
     def __repr__(self) -> str:
         return f"<Entity {self.kind} {self.id} v{self.version}>"
+
+
+def _copied(body: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of a body, made without recursion.
+
+    ``copy.deepcopy`` recurses twice per level, so a body nested a few hundred levels deep,
+    which ``put`` accepts and ``get`` reads back (msgpack nests up to 1,024), raised
+    RecursionError here. A decoded body is a tree of dicts and lists over immutable leaves, so
+    copying its containers is a deep copy; anything else (a pickled object) goes to deepcopy.
+    """
+    top = dict(body)
+    stack: list[Any] = [top]
+    while stack:
+        container = stack.pop()
+        keys = container.keys() if type(container) is dict else range(len(container))
+        for key in keys:  # values are replaced in place: the dict never changes size
+            value = container[key]
+            kind = type(value)
+            if kind is dict or kind is list:
+                container[key] = kind(value)
+                stack.append(container[key])
+            elif kind not in _IMMUTABLE:
+                container[key] = copy.deepcopy(value)
+    return top
+
+
+def _equal(left: Any, right: Any) -> bool:
+    """``left == right`` for bodies too deep for Python's recursive comparison."""
+    stack = [(left, right)]
+    while stack:
+        a, b = stack.pop()
+        if type(a) is not type(b) or type(a) not in (dict, list):
+            if a != b:
+                return False
+        elif len(a) != len(b) or (type(a) is dict and a.keys() != b.keys()):
+            return False
+        else:
+            keys = a.keys() if type(a) is dict else range(len(a))
+            stack.extend((a[k], b[k]) for k in keys)
+    return True

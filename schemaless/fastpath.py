@@ -18,6 +18,9 @@ ends every read. So on MySQL these calls run here, in this one place, instead:
   statement with a disconnect error: what the pool's pre-ping would have caught. Every kept
   connection is then dropped and the call runs once more on a fresh, pinged one. A write is
   only retried when its first statement failed, so nothing of it can have been committed.
+  Only a failure that came at once is retried so: one that came after a read timeout means a
+  silent server, and a second try would wait for it a second time. The shard's breaker
+  (``shard.Breaker``) is asked first and told of failures, as for the Core path.
 - Statements are compiled once from the Table objects (so names stay quoted by the dialect),
   and driver errors are handed to the shard layer's mapping (``Shard.error``), which raises
   ours; a connection lost on the COMMIT of a write is an outcome we cannot know.
@@ -33,13 +36,17 @@ import functools
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect, Engine
 
 from . import dialect
+from .errors import ShardUnavailable
 from .tables import entities, entity_changes
+
+if TYPE_CHECKING:
+    from .shard import Breaker
 
 Row = tuple[Any, ...]
 Step = tuple[str, Any, bool]  # (statement, parameters, executemany?)
@@ -62,7 +69,8 @@ class FastPath:
 
     ``checkout`` gives a pooled, pinged connection of the engine, raising as the store wants an
     unreachable shard reported; ``error(exc, committing)`` turns a SQLAlchemy error into the
-    one to raise. Make one with :meth:`serving`.
+    one to raise; ``breaker`` fails calls at once while the shard is known silent. Make one
+    with :meth:`serving`.
     """
 
     def __init__(
@@ -70,11 +78,13 @@ class FastPath:
         engine: Engine,
         checkout: Callable[[Engine], Any],
         error: Callable[[Exception, bool], Exception],
+        breaker: Breaker,
     ) -> None:
         self.engine = engine
         self.dialect: Dialect = engine.dialect
         self.checkout = checkout
         self.error = error
+        self.breaker = breaker
         # At most half the pool is kept, so the Core path always finds connections to use.
         self.keep = engine.pool.size() // 2  # type: ignore[attr-defined]
         self._error = engine.dialect.loaded_dbapi.Error
@@ -90,6 +100,7 @@ class FastPath:
         engine: Engine,
         checkout: Callable[[Engine], Any],
         error: Callable[[Exception, bool], Exception],
+        breaker: Breaker,
     ) -> FastPath | None:
         """The engine's fast path; None where the Core path must serve (SQLite, NullPool)."""
         eligible = (
@@ -98,7 +109,7 @@ class FastPath:
             and isinstance(engine.pool, sa.pool.QueuePool)
             and engine.pool.size() >= 2
         )
-        return cls(engine, checkout, error) if eligible else None
+        return cls(engine, checkout, error, breaker) if eligible else None
 
     def fetch(self, id_list: list[bytes]) -> Sequence[Row]:
         """(id, kind, version, body) of the live entities among ``id_list``."""
@@ -123,14 +134,19 @@ class FastPath:
         self._run(False, steps)
 
     def _run(self, readonly: bool, steps: tuple[Step, ...]) -> Sequence[Row]:
+        started = self.breaker.check()
         try:
-            conn = self._kept[readonly].pop()
-        except IndexError:
-            return self._run_on(self._fresh(readonly), readonly, steps, kept=False)
-        try:
-            return self._run_on(conn, readonly, steps, kept=True)
-        except _Stale:
-            return self._run_on(self._fresh(readonly), readonly, steps, kept=False)
+            try:
+                conn = self._kept[readonly].pop()
+            except IndexError:
+                return self._run_on(self._fresh(readonly), readonly, steps, kept=False)
+            try:
+                return self._run_on(conn, readonly, steps, kept=True)
+            except _Stale:
+                return self._run_on(self._fresh(readonly), readonly, steps, kept=False)
+        except ShardUnavailable as error:
+            self.breaker.failed(error, started)
+            raise
 
     def _run_on(
         self, conn: Any, readonly: bool, steps: tuple[Step, ...], *, kept: bool
@@ -138,6 +154,7 @@ class FastPath:
         dbapi_conn = conn.dbapi_connection
         cursor = dbapi_conn.cursor()
         step = 0
+        started = time.monotonic()
         try:
             for statement, params, many in steps:
                 if many:
@@ -151,7 +168,8 @@ class FastPath:
                 rows = ()
                 dbapi_conn.commit()
         except self._error as exc:
-            raise self._failed(conn, readonly, steps, step, exc, kept) from exc
+            stale = kept and time.monotonic() - started < self.breaker.slow
+            raise self._failed(conn, readonly, steps, step, exc, stale) from exc
         # No cursor.close(): it frees nothing here, and on a dead connection it raises.
         self._give_back(conn, readonly)
         return rows
@@ -163,14 +181,17 @@ class FastPath:
         steps: tuple[Step, ...],
         step: int,
         exc: Any,  # the driver's Error
-        kept: bool,
+        stale: bool,
     ) -> Exception:
-        """Clean up after a driver error; return what to raise (_Stale asks for a retry)."""
+        """Clean up after a driver error; return what to raise (_Stale asks for a retry).
+
+        ``stale``: the connection was kept, and failed at once (so it was dead already).
+        """
         lost = self.dialect.is_disconnect(exc, conn.dbapi_connection, None)
         if lost:
             conn.invalidate(exc)
             self._drop_kept()
-            if kept and step == 0:
+            if stale and step == 0:
                 return _Stale()
         elif readonly or _rolled_back(conn):
             self._give_back(conn, readonly)
@@ -191,7 +212,7 @@ class FastPath:
         if other and self.engine.pool.checkedin() == 0:  # type: ignore[attr-defined]
             # The pool may be down to what is kept here: hand one back rather than wait for it.
             with contextlib.suppress(IndexError):  # another thread took it meanwhile
-                _release(other.pop(), not readonly)
+                self._hand_back(other.pop(), not readonly)
         conn = self.checkout(self.engine)
         conn.info[_KEPT_UNTIL] = time.monotonic() + KEEP_SECONDS
         if readonly:
@@ -204,6 +225,21 @@ class FastPath:
                 )
                 raise self.error(error, False) from exc
         return conn
+
+    def _hand_back(self, conn: Any, readonly: bool) -> None:
+        """Give a kept connection back to the pool, before checking out one of the other kind.
+
+        The pool resets it (a rollback, a round trip) and only logs a failure; one that took
+        half a timeout means a silent server, and the checkout would wait for it again.
+        """
+        started = time.monotonic()
+        _release(conn, readonly)
+        if time.monotonic() - started >= self.breaker.slow:
+            shard = self.breaker.shard
+            raise ShardUnavailable(
+                f"shard {shard} is unavailable: it did not answer the reset of a connection",
+                shard=shard,
+            )
 
     def _give_back(self, conn: Any, readonly: bool) -> None:
         crowded = len(self._kept[True]) + len(self._kept[False]) >= self.keep

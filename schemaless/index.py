@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+import math
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -22,7 +23,7 @@ from .errors import ConfigurationError, InvalidName
 from .ids import check_name
 from .tables import FIELD_TYPES
 
-RESERVED = ("entity_id", "version")
+RESERVED = ("entity_id", "version", "entity_row")  # the index table's own columns
 MAX_ROWS = 1000  # per entity; a larger product of list fields is left out of the index
 MAX_LENGTH = 255
 
@@ -47,6 +48,22 @@ class Index:
     ) -> None:
         self.name = check_name(name, "index name")
         self.kind = check_name(kind, "kind")
+        # Wrong types are refused here by name: a list for shard_on would otherwise surface as
+        # "unhashable type", a list of pairs for fields as a missing .items().
+        if not isinstance(fields, Mapping):
+            raise ConfigurationError(
+                f"index {name!r}: fields must map each field to its type, like "
+                f"{{'user_id': 'int'}}, not a {type(fields).__name__}"
+            )
+        if where is not None and not isinstance(where, Mapping):
+            raise ConfigurationError(
+                f"index {name!r}: where must map fields to values, not a {type(where).__name__}"
+            )
+        if shard_on is not None and not isinstance(shard_on, str):
+            raise ConfigurationError(
+                f"index {name!r}: shard_on must name one field (a str), "
+                f"not a {type(shard_on).__name__}"
+            )
         self.fields = dict(_check_fields(fields))
         if shard_on is not None and shard_on not in self.fields:
             raise ConfigurationError(f"shard_on {shard_on!r} is not a field of index {name!r}")
@@ -130,38 +147,64 @@ class Index:
 
 
 def normalize(kind: str, value: Any, field: str = "?") -> Any:
-    """The value as the index column holds it; None stays None (NULL)."""
+    """The value as the index column holds it; None stays None (NULL).
+
+    Raises WrongType for a value of another type, and for one of the right type that the column
+    cannot hold (NaN, an infinity, an int past 64 bits, a str over 255 characters, a datetime
+    that overflows once made UTC): a database would refuse the row and stop the whole batch.
+    """
     if value is None:
         return None
     try:
         return _NORMALIZERS[kind](value)
-    except (TypeError, ValueError) as exc:
-        raise WrongType(f"field {field!r}: {type(value).__name__} does not fit {kind}") from exc
+    except (TypeError, ValueError, ArithmeticError) as exc:
+        why = "" if isinstance(exc, TypeError) else f" ({_reason(exc)})"
+        name = type(value).__name__
+        raise WrongType(f"field {field!r}: {name} does not fit {kind}{why}") from exc
+
+
+def _reason(exc: Exception) -> str:
+    """Why a value of the right type does not fit; never the value itself (it is user data)."""
+    if isinstance(exc, OverflowError):
+        return "out of range"
+    return str(exc) if type(exc) is ValueError else type(exc).__name__
 
 
 def _int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(value)
     if not -(2**63) <= value < 2**63:
-        raise ValueError(value)
+        raise ValueError("beyond signed 64 bits")
     return value
 
 
 def _float(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(value)
-    return float(value)
+    number = float(value)  # OverflowError for an int past the largest float
+    if not math.isfinite(number):  # MySQL refuses NaN and infinities; SQLite stores NaN as NULL
+        raise ValueError("not a finite number")
+    return number
 
 
 def _str(value: Any) -> str:
-    if not isinstance(value, str) or len(value) > MAX_LENGTH:
+    if not isinstance(value, str):
         raise TypeError(value)
+    if len(value) > MAX_LENGTH:
+        raise ValueError(f"over {MAX_LENGTH} characters")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("not valid UTF-8 (a lone surrogate)") from None
     return value
 
 
 def _bytes(value: Any) -> bytes:
-    if not isinstance(value, (bytes, bytearray)) or len(value) > MAX_LENGTH:
+    if not isinstance(value, (bytes, bytearray)):
         raise TypeError(value)
+    if len(value) > MAX_LENGTH:
+        raise ValueError(f"over {MAX_LENGTH} bytes")
     return bytes(value)
 
 
@@ -175,7 +218,10 @@ def _datetime(value: Any) -> dt.datetime:
     if not isinstance(value, dt.datetime):
         raise TypeError(value)
     if value.tzinfo is not None:
-        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        try:
+            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        except OverflowError:  # near year 1 or 9999, UTC falls outside what datetime holds
+            raise ValueError("out of range once made UTC") from None
     return value
 
 
@@ -225,4 +271,6 @@ def _check_where(where: Mapping[str, Any]) -> list[tuple[str, Any]]:
         check_name(field, "field name")
         if not isinstance(value, (str, int, float, bool)) and value is not None:
             raise ConfigurationError(f"where {field!r}: only str, int, float, bool or None values")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigurationError(f"where {field!r}: NaN and infinities match nothing")
     return list(where.items())

@@ -3,12 +3,17 @@
 The sync write path, the indexer worker, the backfill and the cleaner's repair all call
 :meth:`IndexWriter.apply_in`; they differ only in how they pick the entities and the transaction.
 
-Version safety comes from locking, not from comparing versions after the fact: the entities are
-read ``FOR SHARE`` in the caller's transaction and stay locked until their index rows are
-committed (rows on other shards commit first), so a writer cannot make a newer version visible
-while an older one is being indexed, and whoever indexes the newer version reads it after this
-commit. SQLite's single write lock gives the same order. The ``version`` column of index rows
-records which version the rows came from, for ``verify`` and for diagnosis.
+Version safety and exactness come from locking, not from comparing versions after the fact: the
+entities are read ``FOR UPDATE``, in id order, in the caller's transaction and stay locked until
+their index rows are committed (rows on other shards commit first). So a writer cannot make a
+newer version visible while an older one is being indexed, and two appliers of one entity (two
+workers holding two of its change rows, a worker and a backfill) take turns: the second reads
+the entity, and deletes the index rows, that the first committed, and never inserts beside
+them. (Shared locks would not exclude each other: both would delete nothing and both insert.)
+SQLite's single write lock gives the same order. Each index row is numbered within its entity,
+and ``(entity_id, entity_row)`` is the table's primary key: a second copy of an entity's rows
+fails loudly instead of doubling them. The ``version`` column records which version the rows
+came from, for ``verify`` and for diagnosis.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import functools
 import logging
 import uuid
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
@@ -29,11 +34,14 @@ from .index import Index, WrongType
 from .tables import entities
 
 if TYPE_CHECKING:
+    from .shards import ShardMap
     from .store import Store
 
 logger = logging.getLogger(__name__)
 
 _select_state = sa.select(entities.c.id, entities.c.kind, entities.c.version, entities.c.body)
+
+Lock = Literal["update", "share"] | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,9 +85,9 @@ class IndexWriter:
         ``kinds`` adds kinds the entities had before (an id may change kind after a delete);
         ``indexes`` limits the work to those indexes (a backfill), else every live one.
         ``states`` are the entities as the caller has already read them on ``conn``, locked
-        as :meth:`read` locks them (a backfill reads its batch so), else they are read here.
+        as :meth:`read` locks them, else they are read here.
         """
-        ids = sorted(set(entity_ids))  # one lock order for every worker: fewer deadlocks
+        ids = sorted(set(entity_ids))  # one lock order for every applier: no deadlock among them
         if shard is None:
             shard = self.shards.shard_for_id(ids[0]) if ids else 0
         if states is None:
@@ -88,44 +96,59 @@ class IndexWriter:
             wanted = set(kinds) | {s.kind for s in states.values()}
             indexes = self.registry.live(wanted, conn if shard == 0 else None)
         outcome = Outcome(entities=len(ids))
-        with _Remote(self.shards.engines) as remote:
+        with _Remote(self.shards) as remote:
             for index in indexes:
                 self._replace(conn, shard, index, ids, states, outcome, remote)
         return outcome
 
-    def read(self, conn: Connection, ids: list[bytes], lock: bool = True) -> dict[bytes, State]:
-        """The entities' current states, locked against writers until ``conn`` commits."""
+    def read(self, conn: Connection, ids: list[bytes], lock: Lock = "update") -> dict[bytes, State]:
+        """The entities' current states, locked until ``conn`` commits.
+
+        ``"update"``, to write their index rows: exclusive, so that writers and other appliers
+        wait for this transaction (the ``IN`` list is read, and locked, in id order).
+        ``"share"``, to compare them with their rows (``verify``): writers and appliers wait,
+        readers don't. None: no lock, for checks and tests. SQLite's one writer at a time
+        needs none of them.
+        """
         if not ids:
             return {}
+        if dialect.is_mysql(conn):
+            return self.states(
+                conn.exec_driver_sql(_read_sql(conn.dialect, len(ids), lock), tuple(ids))
+            )
         stmt = _select_state.where(entities.c.id.in_(ids))
-        stmt = dialect.for_share(stmt, conn) if lock else stmt
         return self.states(conn.execute(stmt))
 
     def states(self, rows: Iterable[Any]) -> dict[bytes, State]:
-        """The states of rows of (id, kind, version, body), keyed by id."""
+        """The states of rows of (id, kind, version, body), keyed by id.
+
+        Every row is fetched before any body is decoded: a body that cannot be decoded must not
+        leave the cursor open (on SQLite an unfinished statement pins its read snapshot, and
+        the pooled connection would go on reading the past).
+        """
         decode = self.store.codec.decode
         return {
             bytes(row[0]): State(row[1], row[2], None if row[3] is None else decode(row[3]))
-            for row in rows
+            for row in list(rows)
         }
 
     def read_one(self, entity_id: bytes) -> State | None:
         """One entity's current state, without locking: for checks and tests."""
-        engine = self.shards.for_id(entity_id)
-        with dialect.read(engine) as conn:
-            return self.read(conn, [entity_id], lock=False).get(entity_id)
+        with self.shards.for_id(entity_id).read() as conn:
+            return self.read(conn, [entity_id], lock=None).get(entity_id)
 
     def rows_for(self, index: Index, entity_id: bytes, state: State | None) -> list[dict[str, Any]]:
         """The rows ``index`` should hold for this entity; raises WrongType to leave it out."""
-        columns = [*index.fields, "entity_id", "version"]
+        columns = [*index.fields, "entity_id", "version", "entity_row"]
         return [dict(zip(columns, row, strict=True)) for row in self._rows(index, entity_id, state)]
 
     def _rows(self, index: Index, entity_id: bytes, state: State | None) -> list[tuple[Any, ...]]:
-        """rows_for's rows as tuples in the table's column order: fields, entity_id, version."""
+        """rows_for's rows as tuples in the table's column order: fields, entity_id, version,
+        entity_row (the row's number within its entity, the second half of the primary key)."""
         if state is None or state.body is None or state.kind != index.kind:
             return []
-        tail = (entity_id, state.version)
-        return [values + tail for values in index.rows(state.body)]
+        version = state.version
+        return [(*values, entity_id, version, n) for n, values in enumerate(index.rows(state.body))]
 
     def target(self, index: Index, row: dict[str, Any], home: int) -> int:
         """The shard an index row lives on: its shard_on value's, else its entity's."""
@@ -176,10 +199,10 @@ class IndexWriter:
 
 # A backfill or a busy worker writes thousands of index rows a second. Through Core, binding a
 # dict per row and expanding a 1000-id IN list cost as much Python as computing the rows; so on
-# MySQL the two statements are compiled once (names still quoted by the dialect) and the driver
-# gets plain tuples. Other dialects keep Core, whose type processing they need (SQLite stores
-# datetimes as text); on MySQL the only processors are bytes() on binary columns and int() on
-# booleans, which mysqlclient's own conversion gives alike.
+# MySQL the locked read, the delete and the insert are compiled once (names still quoted by the
+# dialect) and the driver gets plain tuples. Other dialects keep Core, whose type processing
+# they need (SQLite stores datetimes as text); on MySQL the only processors are bytes() on
+# binary columns and int() on booleans, which mysqlclient's own conversion gives alike.
 
 
 def _delete(conn: Connection, table: sa.Table, ids: list[bytes]) -> None:
@@ -215,15 +238,24 @@ def _delete_sql(table: sa.Table, dialect_: Dialect, count: int) -> str:
     return str(table.delete().where(table.c.entity_id.in_(ids)).compile(dialect=dialect_))
 
 
+@functools.lru_cache(maxsize=256)
+def _read_sql(dialect_: Dialect, count: int, lock: Lock) -> str:
+    ids: list[sa.BindParameter[bytes]] = [sa.bindparam(f"id{n}") for n in range(count)]
+    stmt = _select_state.where(entities.c.id.in_(ids))
+    if lock is not None:
+        stmt = stmt.with_for_update(read=lock == "share")
+    return str(stmt.compile(dialect=dialect_))
+
+
 class _Remote(contextlib.ExitStack):
     """Transactions on other shards, opened on first use and committed before the caller's."""
 
-    def __init__(self, engines: list[Any]) -> None:
+    def __init__(self, shards: ShardMap) -> None:
         super().__init__()
-        self.engines = engines
+        self.shards = shards
         self.conns: dict[int, Connection] = {}
 
     def begin(self, shard: int) -> Connection:
         if shard not in self.conns:
-            self.conns[shard] = self.enter_context(self.engines[shard].begin())
+            self.conns[shard] = self.enter_context(self.shards[shard].begin())
         return self.conns[shard]

@@ -60,6 +60,11 @@ class Condition:
     def is_equality(self) -> bool:
         return self.lookup in ("exact", "in")
 
+    @property
+    def matches_nothing(self) -> bool:
+        """An ``in`` of no values: no entity can match, so a query holding it sends no SQL."""
+        return self.lookup == "in" and not self.value
+
     def normalized(self, kind: str | None) -> Any:
         """The value as the index column (of type ``kind``) holds it."""
         try:
@@ -69,9 +74,10 @@ class Condition:
         if self.lookup in ("in", "range"):
             norm = _normalizer(kind, self.field)
             value: Any = [norm(v) for v in self.value]
-        elif self.lookup == "startswith":
+        elif self.lookup == "startswith" and kind is None:
             value = self.value
         else:
+            # A prefix too: one the column cannot hold (no UTF-8 form) could not be bound.
             value = _loose(self.value) if kind is None else normalize(kind, self.value, self.field)
         self._normalized[kind] = value
         return value
@@ -95,7 +101,8 @@ class Condition:
             if not value:
                 return "any", ()
             # A range, not LIKE: LIKE ignores case on SQLite, and a range uses the index everywhere.
-            return "prefix", (value, value[:-1] + chr(ord(value[-1]) + 1))
+            end = _prefix_end(value)
+            return ("prefix", (value, end)) if end is not None else ("gte", (value,))
         return self.lookup, tuple(value) if self.lookup == "range" else (value,)
 
     def clause(
@@ -201,6 +208,19 @@ def _compare(lookup: str, value: Any, wanted: Any) -> bool:
     return bool(getattr(value, _OPERATORS[lookup])(wanted) is True)
 
 
+def _prefix_end(prefix: str) -> str | None:
+    """The least str above every str that starts with ``prefix`` (None: no str is above).
+
+    The last character that is not U+10FFFF (the last code point) goes up by one, past the
+    surrogates: no stored str holds one, and SQLite cannot bind one.
+    """
+    stem = prefix.rstrip("\U0010ffff")
+    if not stem:
+        return None
+    last = ord(stem[-1]) + 1
+    return stem[:-1] + chr(0xE000 if 0xD800 <= last <= 0xDFFF else last)
+
+
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, bool) != isinstance(b, bool):
         return False  # True == 1 in Python, but they are different index values
@@ -216,7 +236,10 @@ def _normalizer(kind: str | None, field: str) -> Normalizer:
 def _loose(value: Any) -> Any:
     """A full scan's normalization: only datetimes, so aware and naive (as UTC) compare."""
     if isinstance(value, dt.datetime) and value.tzinfo is not None:
-        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        try:
+            return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        except OverflowError:  # no naive UTC near year 1 or 9999: compare it as it is
+            return value
     return value
 
 
@@ -225,12 +248,16 @@ def _check_value(key: str, lookup: str, value: Any) -> Any:
         if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__iter__"):
             raise InvalidQuery(f"{key!r} takes a list of values")
         return tuple(value)
+    # None means "no value" (NULL) to exact and in alone: nothing is greater than it, starts
+    # with it, or lies between it and another; SQL would answer nothing, or search for "None".
+    if value is None:
+        raise InvalidQuery(f"{key!r} cannot compare with None; use filter(field=None)")
     if lookup == "range":
         if not isinstance(value, (list, tuple)) or len(value) != 2:
             raise InvalidQuery(f"{key!r} takes a (low, high) pair")
+        if None in value:
+            raise InvalidQuery(f"{key!r} cannot compare with None; use filter(field=None)")
         return tuple(value)
     if lookup == "startswith" and not isinstance(value, str):
         raise InvalidQuery(f"{key!r} takes a str")
-    if lookup in ("gt", "gte", "lt", "lte") and value is None:
-        raise InvalidQuery(f"{key!r} cannot compare with None")
     return value

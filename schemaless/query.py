@@ -135,6 +135,8 @@ class Query:
         if self._result is not None:
             return len(self._result)
         plan = self.plan()
+        if self._matches_nothing():
+            return 0
         total = Reader(self.store, self.kind, plan, self._spec).count()
         total = max(0, total - self._spec.offset)
         return total if self._spec.limit is None else min(total, self._spec.limit)
@@ -161,7 +163,15 @@ class Query:
     # -- internals ------------------------------------------------------------------------------
 
     def _run(self) -> list[Entity]:
-        return list(Reader(self.store, self.kind, self.plan(), self._spec, self._keys).entities())
+        plan = self.plan()
+        if self._matches_nothing():
+            return []
+        return list(Reader(self.store, self.kind, plan, self._spec, self._keys).entities())
+
+    def _matches_nothing(self) -> bool:
+        """Whether a condition (an empty ``in``) rules out every entity: the answer is then
+        known without asking any shard, the same on every backend."""
+        return any([c.matches_nothing for c in self._spec.conditions])
 
     def _sliced(self, item: slice) -> Query:
         if item.step not in (None, 1):

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -80,9 +81,10 @@ class Shard:
         self.engine = engine
         self.timeout = timeout
         self.is_mysql = dialect.is_mysql(engine)
+        self.breaker = Breaker(name, timeout)
         # On MySQL, get and the puts of new entities skip SQLAlchemy's per-call round trips
         # (pre-ping, reset) and run on kept DBAPI connections: see fastpath.py for why and how.
-        self.fast = FastPath.serving(engine, self._checkout, self.error)
+        self.fast = FastPath.serving(engine, self._checkout, self.error, self.breaker)
 
     def __repr__(self) -> str:
         return f"<Shard {self.name} {self.engine.url!r}>"
@@ -96,37 +98,47 @@ class Shard:
         A connection lost while COMMIT was on its way raises :class:`OutcomeUnknown`; any
         other failure rolls back and raises one of ours.
         """
-        with self.mapped():
-            conn = self.engine.connect()
+        started = self.breaker.check()
         try:
             with self.mapped():
-                trans = conn.begin()
+                conn = self.engine.connect()
             try:
-                yield conn
-            except BaseException:
+                with self.mapped():
+                    trans = conn.begin()
+                try:
+                    yield conn
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        trans.rollback()
+                    raise
+                with self.mapped(committing=True):
+                    trans.commit()
+            except _CAUGHT as exc:
+                raise self.error(exc) from exc
+            finally:
                 with contextlib.suppress(Exception):
-                    trans.rollback()
-                raise
-            with self.mapped(committing=True):
-                trans.commit()
-        except _CAUGHT as exc:
-            raise self.error(exc) from exc
-        finally:
-            with contextlib.suppress(Exception):
-                conn.close()
+                    conn.close()
+        except ShardUnavailable as error:
+            self.breaker.failed(error, started)
+            raise
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
         """A connection for reading only (on SQLite it does not take the write lock)."""
-        with self.mapped():
-            conn = dialect.read(self.engine)
+        started = self.breaker.check()
         try:
-            yield conn
-        except _CAUGHT as exc:
-            raise self.error(exc) from exc
-        finally:
-            with contextlib.suppress(Exception):
-                conn.close()
+            with self.mapped():
+                conn = dialect.read(self.engine)
+            try:
+                yield conn
+            except _CAUGHT as exc:
+                raise self.error(exc) from exc
+            finally:
+                with contextlib.suppress(Exception):
+                    conn.close()
+        except ShardUnavailable as error:
+            self.breaker.failed(error, started)
+            raise
 
     @contextlib.contextmanager
     def ddl(self, what: str) -> Iterator[Connection]:
@@ -191,6 +203,50 @@ class Shard:
         """A pooled DBAPI connection for the fast path, pinged by the pool."""
         with self.mapped():
             return engine.raw_connection()
+
+
+class Breaker:
+    """Remembers a shard that did not answer, so that no call waits on it twice in a row.
+
+    Every socket wait is bounded (``dialect.socket_timeout``), but a call that reaches a silent
+    shard twice (a registry read that falls back to the next shard and then reads this one's
+    index table, a daemon's loop, a scatter query after a get) would wait twice. A failure that
+    took at least half a socket timeout (the server was silent, not merely restarted) opens the
+    breaker for ``timeout`` seconds: calls on the shard then fail at once with
+    :class:`ShardUnavailable` naming it. After that the next call tries the server again (the
+    probe); if it answers, nothing is remembered. A failure that came at once (a refused or
+    reset connection) never opens it, so a restarted server is used again at once.
+    """
+
+    def __init__(self, shard: str, timeout: float) -> None:
+        self.shard = shard
+        self.timeout = timeout
+        self.slow = dialect.socket_timeout(timeout) / 2
+        self._open_until = 0.0
+        self._reason = ""
+
+    def check(self) -> float:
+        """Raise while open; else the time the call starts, for :meth:`failed`."""
+        now = time.monotonic()
+        if now < self._open_until:
+            raise ShardUnavailable(
+                f"shard {self.shard} is unavailable: it did not answer within "
+                f"{self.timeout:g} s ({self._reason}); tried again in "
+                f"{self._open_until - now:.1f} s",
+                shard=self.shard,
+            )
+        return now
+
+    def failed(self, error: ShardUnavailable, started: float) -> None:
+        """Open when ``error`` is this shard's and the server kept the call waiting."""
+        waited = time.monotonic() - started
+        if error.shard != self.shard or isinstance(error, ShardBusy) or waited < self.slow:
+            return
+        now = time.monotonic()
+        log = logger.warning if now - self._open_until > 30.0 else logger.debug  # not per probe
+        log("shard %s did not answer for %.1f s: %s", self.shard, waited, error)
+        self._reason = str(error)[:200]
+        self._open_until = now + self.timeout
 
 
 def _code(orig: Any) -> int | None:

@@ -52,6 +52,9 @@ T = TypeVar("T")
 
 DEFAULT_MAX_ENTITY_SIZE = 4 * 1024 * 1024
 _PACKET_OVERHEAD = 1024  # the INSERT statement around the blob
+_NO_PACKET_LIMIT = 1 << 62  # SQLite: no packet carries the blob
+# The bytes that mysqlclient's escaping (mysql_real_escape_string) sends as two.
+_ESCAPED_BYTES = (b"\x00", b"'", b'"', b"\\", b"\n", b"\r", b"\x1a")
 _ATTEMPTS = 5
 _DUPLICATE_KEY = 1062
 
@@ -72,6 +75,10 @@ class Store:
     ) -> None:
         if indexing not in ("async", "sync"):
             raise ConfigurationError(f"indexing must be 'async' or 'sync', not {indexing!r}")
+        if isinstance(max_entity_size, bool) or not isinstance(max_entity_size, int):
+            raise ConfigurationError("max_entity_size must be a positive number of bytes")
+        if max_entity_size < 1:
+            raise ConfigurationError("max_entity_size must be a positive number of bytes")
         self.shards = shards
         self.codec = codec or Codec()
         self.indexing = indexing
@@ -230,16 +237,35 @@ class Store:
     # -- the SQL one level down ---------------------------------------------------------------
 
     def _encode(self, body: Mapping[str, Any]) -> bytes:
+        """The body's blob, or EntityTooLarge before any SQL is sent.
+
+        Two limits: ``max_entity_size`` on the blob, and the server's ``max_allowed_packet``
+        on the statement that carries it. mysqlclient sends the blob escaped in the
+        statement's text, where each of the bytes \\0 ' " \\ \\n \\r \\x1a takes two; they are
+        counted only for a blob big enough that escaping could pass the packet (one that
+        passed unnoticed failed at the server with "gone away").
+        """
         blob = self.codec.encode(body)
-        if len(blob) > self._size_limit():
+        size = len(blob)
+        if size > self.max_entity_size:
             raise EntityTooLarge(
-                f"encoded body is {len(blob)} bytes, over the limit of {self._size_limit()}"
+                f"encoded body is {size} bytes, over the limit of {self.max_entity_size}"
             )
+        budget = self._size_limit()
+        if 2 * size > budget:  # escaping at most doubles a blob
+            escaped = size + sum(map(blob.count, _ESCAPED_BYTES))
+            if escaped > budget:
+                raise EntityTooLarge(
+                    f"encoded body is {size} bytes, {escaped} once escaped in the statement, "
+                    f"over the {budget} that the server's max_allowed_packet leaves for it"
+                )
         return blob
 
     def _size_limit(self) -> int:
+        """The bytes an escaped blob may take in a statement: the smallest max_allowed_packet
+        of the shards less the statement around it (no limit where no server sets one)."""
         if self._limit is None:
-            limit = self.max_entity_size
+            limit = _NO_PACKET_LIMIT
             for shard in self.shards:
                 with shard.read() as conn:
                     packet = dialect.max_packet(conn)

@@ -2,7 +2,8 @@
 
 ``entities`` keeps every body as one blob, so a new field needs no DDL. ``entity_changes`` is the
 change log (outbox) written in the same transaction as each entity write and drained by the
-indexer. ``schemaless_indexes`` is the registry of secondary indexes. The alembic migrations in
+indexer. ``schemaless_indexes`` is the registry of secondary indexes. ``entity_failures`` holds
+what the indexer set aside (poison it could not apply). The alembic migrations in
 ``migrations/`` create exactly these; a test compares the two.
 
 Index tables are not fixed: :func:`index_table` builds the ``index_<name>`` table of one index.
@@ -68,6 +69,23 @@ indexes = sa.Table(
     **_mysql,
 )
 
+# Entities set aside by the indexer: applying their change failed for a reason that trying
+# again will not cure (a body that cannot be decoded, a value the server refuses), so the
+# change row was traded for this one and the rest of its batch went on. One row per entity,
+# on the entity's shard; `schemaless indexer --retry-set-aside` turns them back into changes.
+entity_failures = sa.Table(
+    "entity_failures",
+    metadata,
+    sa.Column("entity_id", dialect.binary16(), primary_key=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("version", sa.BigInteger(), nullable=False),
+    sa.Column("error", sa.Text(), nullable=False),
+    sa.Column("first_seen", dialect.timestamp(), nullable=False),
+    sa.Column("last_seen", dialect.timestamp(), nullable=False),
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default="1"),
+    **_mysql,
+)
+
 _FIELD_TYPES: dict[str, sa.types.TypeEngine[Any]] = {
     "int": sa.BigInteger(),
     "float": sa.Double(),
@@ -82,10 +100,15 @@ FIELD_TYPES = tuple(_FIELD_TYPES)
 
 
 def index_table(name: str, fields: dict[str, str], metadata: sa.MetaData | None = None) -> sa.Table:
-    """The ``index_<name>`` table: one nullable column per field, then entity_id and version.
+    """The ``index_<name>`` table: one nullable column per field, then entity_id, version and
+    entity_row.
 
-    The query key leads with the fields in order; a second key on entity_id serves the
-    replace-by-entity done on every indexer apply. Fields may hold NULL, so no primary key.
+    Fields may hold NULL, so they cannot be in a primary key; ``entity_row`` numbers an
+    entity's rows instead (0, 1, ... per element of a list field) and ``(entity_id,
+    entity_row)`` is the primary key that Galera and Vitess require. It also serves the
+    replace-by-entity of every indexer apply (InnoDB clusters the rows by it), and makes a
+    second copy of an entity's rows a duplicate-key error rather than a silent double. The
+    query key leads with the fields in order.
     """
     columns = [
         sa.Column(field, _FIELD_TYPES[kind], nullable=True) for field, kind in fields.items()
@@ -96,7 +119,8 @@ def index_table(name: str, fields: dict[str, str], metadata: sa.MetaData | None 
         *columns,
         sa.Column("entity_id", dialect.binary16(), nullable=False),
         sa.Column("version", sa.BigInteger(), nullable=False),
+        sa.Column("entity_row", sa.Integer(), nullable=False, autoincrement=False),
+        sa.PrimaryKeyConstraint("entity_id", "entity_row", name=f"pk_{name}"),
         sa.Index(f"ix_{name}_query", *fields, "entity_id"),
-        sa.Index(f"ix_{name}_entity", "entity_id"),
         **_mysql,
     )

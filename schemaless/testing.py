@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -106,6 +107,7 @@ class MySQLServer:
     def stop(self) -> None:
         """Shut the server down cleanly (SIGTERM, then SIGKILL) and delete its files."""
         if self._process is not None:
+            self.resume()  # a paused server would never see the SIGTERM
             self._process.terminate()
             try:
                 self._process.wait(timeout=30)
@@ -122,6 +124,16 @@ class MySQLServer:
             self._process.send_signal(signal.SIGKILL)
             self._process.wait()
             self._process = None
+
+    def pause(self) -> None:
+        """Stop the server with SIGSTOP: it keeps its connections and answers nothing."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused server go on (SIGCONT), as if nothing had happened."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)
 
     def create_database(self, name: str) -> str:
         """Create an empty utf8mb4 database and return its URL."""
@@ -289,31 +301,33 @@ def _tail(path: Path, lines: int = 30) -> str:
         return "(no log)"
 
 
-def actual_rows(store: Any, index: Any) -> set[tuple[Any, ...]]:
-    """Every row of an index's table on every shard, as (fields..., entity_id, version)."""
+def actual_rows(store: Any, index: Any) -> Counter[tuple[Any, ...]]:
+    """Every row of an index's table on every shard, as (fields..., entity_id, version).
+
+    A multiset: a row held twice counts twice, so comparing with :func:`expected_rows`
+    catches duplicate rows, which a comparison of sets would hide.
+    """
     import sqlalchemy as sa
 
-    from . import dialect
-
     table = store.registry.table(index)
-    found: set[tuple[Any, ...]] = set()
-    for engine in store.shards:
-        with dialect.read(engine) as conn:
-            found |= {tuple(row) for row in conn.execute(sa.select(table))}
+    columns = [table.c[name] for name in (*index.fields, "entity_id", "version")]
+    found: Counter[tuple[Any, ...]] = Counter()
+    for shard in store.shards:
+        with shard.read() as conn:
+            found.update(tuple(row) for row in conn.execute(sa.select(*columns)))
     return found
 
 
-def expected_rows(store: Any, index: Any) -> set[tuple[Any, ...]]:
-    """The rows an index should hold, recomputed from the entities alone."""
-    from .index_writer import IndexWriter
+def expected_rows(store: Any, index: Any) -> Counter[tuple[Any, ...]]:
+    """The rows an index should hold, recomputed from the entities alone, as a multiset."""
 
-    writer = IndexWriter(store)
+    writer = store.index_writer
     columns = [*index.fields, "entity_id", "version"]
-    expected: set[tuple[Any, ...]] = set()
+    expected: Counter[tuple[Any, ...]] = Counter()
     for entity in store.query(index.kind):
         state = writer.read_one(entity.id.bytes)
         for row in writer.rows_for(index, entity.id.bytes, state):
-            expected.add(tuple(row[c] for c in columns))
+            expected[tuple(row[c] for c in columns)] += 1
     return expected
 
 

@@ -20,7 +20,7 @@ from django.core.exceptions import FieldError
 from django.db import NotSupportedError
 from django.db.models import Q
 
-from schemaless import Entity
+from schemaless import Entity, InvalidQuery
 from schemaless.index import WrongType, normalize
 from schemaless.lookups import LOOKUPS, Condition
 
@@ -189,6 +189,9 @@ def _converted(field: Any, key: str, lookup: str, value: Any) -> Any:
     item = field.base_field if isinstance(field, ListField) else field
     if hasattr(value, "resolve_expression"):
         raise NotSupportedError(f"{key!r}: expressions (F, subqueries ...) are not supported")
+    if value is None and lookup != "exact":
+        # Django's rule and message; before any conversion, which would make None the text "None".
+        raise InvalidQuery(f"{key!r}: Cannot use None as a query value")
     if lookup == "in":
         return [item.to_body(v) for v in value if v is not None]
     if lookup == "range":
@@ -197,8 +200,6 @@ def _converted(field: Any, key: str, lookup: str, value: Any) -> Any:
     if lookup == "startswith":
         return str(value)
     if value is None:
-        if lookup != "exact":
-            raise ValueError("Cannot use None as a query value")
         return None
     if isinstance(field, ListField) and isinstance(value, (list, tuple)):
         raise NotSupportedError(

@@ -79,4 +79,4 @@ def test_sigterm_stops_a_backfill_after_its_batch_and_keeps_its_position(
     entry = store.registry.get(BY_TAG.name)
     assert entry.state == "building" and 0 < entry.done < COUNT
     assert f"backfilled {entry.done} entities" in daemon.output
-    assert len(actual_rows(store, BY_TAG)) == entry.done
+    assert actual_rows(store, BY_TAG).total() == entry.done

@@ -99,7 +99,7 @@ def test_burst_exits_once_the_log_is_empty(store: schemaless.Store, db_url: str,
     store.put_many("entry", [{"tags": ["x"]}] * 30)
     assert cli("indexer", "--burst", "--workers", "2", url=db_url).wait(timeout=60) == 0
     assert store.pending_changes() == 0
-    assert len(actual_rows(store, BY_TAG)) == 30
+    assert actual_rows(store, BY_TAG).total() == 30
 
 
 def test_a_change_committed_after_a_later_one_is_still_applied(mysql_url: str) -> None:
@@ -129,4 +129,4 @@ def test_moves_then_a_delete_leave_no_rows_behind(store: schemaless.Store) -> No
         store.put("entry", {"user_id": n + 2, "n": n}, id=e.id)
     store.delete(e.id)
     Worker(store, burst=True, install_signal_handlers=False, max_batches=1).run()
-    assert actual_rows(store, BY_USER) == set()
+    assert not actual_rows(store, BY_USER)

@@ -71,7 +71,8 @@ def test_verify_finds_a_deleted_an_inserted_and_an_altered_row_and_repair_fixes_
     table = indexed.registry.table(BY_USER)
     deleted, altered = _ids(indexed)[:2]
     execute(indexed, table.delete().where(table.c.entity_id == deleted))
-    execute(indexed, table.insert().values(user_id=1, n=5, entity_id=uuid.uuid4().bytes, version=1))
+    stray = {"user_id": 1, "n": 5, "entity_id": uuid.uuid4().bytes, "version": 1, "entity_row": 0}
+    execute(indexed, table.insert().values(stray))
     execute(indexed, table.update().where(table.c.entity_id == altered).values(n=12345))
     report = Cleaner(indexed, install_signal_handlers=False).verify()
     assert not report.is_clean
@@ -79,6 +80,47 @@ def test_verify_finds_a_deleted_an_inserted_and_an_altered_row_and_repair_fixes_
     assert verify(indexed, repair=True).repaired == 3
     assert verify(indexed).is_clean
     assert actual_rows(indexed, BY_USER) == expected_rows(indexed, BY_USER)
+
+
+def _duplicate_a_row(store: schemaless.Store, index: Index) -> None:
+    """Copy one entity's row 0 as its next row: the same (entity, element) twice."""
+    table = store.registry.table(index)
+    with store.shards.engines[0].begin() as conn:
+        row = conn.execute(sa.select(table).where(table.c.entity_row == 0).limit(1)).one()
+        conn.execute(table.insert().values({**row._asdict(), "entity_row": 1}))
+
+
+def test_a_duplicate_row_is_wrong_and_repair_removes_it(indexed: schemaless.Store) -> None:
+    _duplicate_a_row(indexed, BY_USER)
+    assert actual_rows(indexed, BY_USER) != expected_rows(indexed, BY_USER)
+    finding = verify(indexed)
+    assert not finding.is_clean and counts(finding) == (0, 0, 1, 0)
+    assert verify(indexed, repair=True).repaired == 1
+    assert verify(indexed).is_clean
+    assert actual_rows(indexed, BY_USER) == expected_rows(indexed, BY_USER)
+
+
+def test_verify_exits_1_on_a_duplicate_row_and_0_after_repair(
+    indexed: schemaless.Store, db_url: str
+) -> None:
+    _duplicate_a_row(indexed, BY_USER)
+    wrong = run_command("verify", url=db_url)
+    assert wrong.returncode == 1, wrong.stderr
+    assert "1 wrong rows" in wrong.stdout
+    assert run_command("verify", "--repair", url=db_url).returncode == 0
+    assert run_command("verify", url=db_url).returncode == 0
+
+
+def test_an_index_table_refuses_a_second_copy_of_an_entitys_row(
+    indexed: schemaless.Store,
+) -> None:
+    """The primary key (entity_id, entity_row): a racing second insert fails, never doubles."""
+    table = indexed.registry.table(BY_USER)
+    entity_id = _ids(indexed)[0]
+    again = {"user_id": 0, "n": 0, "entity_id": entity_id, "version": 1, "entity_row": 0}
+    with pytest.raises(sa.exc.IntegrityError):
+        execute(indexed, table.insert().values(again))
+    assert verify(indexed).is_clean
 
 
 def test_a_row_of_an_older_version_is_stale(indexed: schemaless.Store) -> None:
@@ -96,7 +138,8 @@ def test_rows_left_behind_by_a_deleted_entity_are_extra(indexed: schemaless.Stor
     drain(indexed)
     indexed.delete(gone.id)
     drain(indexed)
-    execute(indexed, table.insert().values(user_id=1, n=99, entity_id=gone.id.bytes, version=1))
+    left = {"user_id": 1, "n": 99, "entity_id": gone.id.bytes, "version": 1, "entity_row": 0}
+    execute(indexed, table.insert().values(left))
     assert counts(verify(indexed)) == (0, 0, 1, 0)
     verify(indexed, repair=True)
     assert verify(indexed).is_clean
@@ -154,10 +197,10 @@ def test_a_shard_on_row_on_the_wrong_shard_is_stale_and_a_stray_row_is_extra(
     drain(store)
     by_user, by_tag = store.registry.table(BY_USER), store.registry.table(BY_TAG)
     user_shard = store.shards.shard_for_value(1)
-    row = {"user_id": 1, "n": 1, "entity_id": entity.id.bytes, "version": 1}
+    row = {"user_id": 1, "n": 1, "entity_id": entity.id.bytes, "version": 1, "entity_row": 0}
     execute(store, by_user.delete(), user_shard)
     execute(store, by_user.insert().values(row), 1 - user_shard)
-    stray = {"tags": "x", "entity_id": entity.id.bytes, "version": 1}
+    stray = {"tags": "x", "entity_id": entity.id.bytes, "version": 1, "entity_row": 0}
     execute(store, by_tag.insert().values(stray), 1 - store.shards.shard_for_id(entity.id.bytes))
     assert counts(verify(store, BY_USER.name, repair=True)) == (0, 1, 0, 0)
     assert counts(verify(store, BY_TAG.name, repair=True)) == (0, 0, 1, 0)

@@ -87,6 +87,7 @@ def test_definitions_round_trip_and_compare_equal() -> None:
         ({"fields": {}}, ConfigurationError),
         ({"fields": {"f": "decimal"}}, ConfigurationError),
         ({"fields": {"entity_id": "int"}}, InvalidName),
+        ({"fields": {"entity_row": "int"}}, InvalidName),  # the index table's primary key
         ({"fields": {"Bad": "int"}}, InvalidName),
         ({"shard_on": "nope"}, ConfigurationError),
         ({"where": {"f": [1]}}, ConfigurationError),

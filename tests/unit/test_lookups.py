@@ -94,3 +94,55 @@ def test_tests_agree_with_matches_on_plain_and_other_bodies() -> None:
         expected = all(c.matches(body, k) for c, k in zip(conditions, kinds, strict=True))
         assert passes(body, tests) is expected
     assert [passes(b, tests) for b in bodies] == [True, True, False, False, False, False]
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("name__gt", None),
+        ("name__gte", None),
+        ("name__lt", None),
+        ("name__lte", None),
+        ("name__startswith", None),
+        ("name__range", (None, "b")),
+        ("name__range", ("a", None)),
+        ("name__in", None),
+    ],
+)
+def test_none_is_refused_by_every_lookup_but_exact_and_in(key: str, value: object) -> None:
+    with pytest.raises(InvalidQuery):
+        Condition.parse(key, value)
+
+
+def test_none_is_a_value_to_exact_and_to_in() -> None:
+    assert Condition.parse("name", None).sql("str") == ("null", ())
+    assert Condition.parse("name__in", [None, "a"]).sql("str") == ("in_or_null", ("a",))
+
+
+def test_only_an_empty_in_matches_nothing() -> None:
+    assert Condition.parse("n__in", []).matches_nothing
+    assert Condition.parse("n__in", ()).matches_nothing
+    assert not Condition.parse("n__in", [None]).matches_nothing
+    assert not Condition.parse("n__in", [1]).matches_nothing
+    assert not Condition.parse("n", None).matches_nothing
+
+
+STRINGS = [
+    "", "a", "a ", "a\t", "ab", "a\U0010ffff", "a\U0010ffffz", "b", "\ud7ff", "\ud7ffx",
+    "\ue000", "\U0010ffff", "\U0010ffff\U0010ffff", "é", "z",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "prefix", ["a", "a ", "a\U0010ffff", "\U0010ffff", "\ud7ff", "é", "\U0010ffff\U0010ffff"]
+)
+def test_a_prefix_becomes_the_range_of_exactly_the_strings_that_start_with_it(
+    prefix: str,
+) -> None:
+    form, bounds = Condition.parse("s__startswith", prefix).sql("str")
+    low, high = bounds if form == "prefix" else (*bounds, None)
+    assert form in ("prefix", "gte") and low == prefix
+    for s in STRINGS:
+        in_range = low <= s and (high is None or s < high)
+        assert in_range is s.startswith(prefix), (prefix, s)
+    assert high is None or all(ord(c) < 0xD800 or ord(c) > 0xDFFF for c in high)

@@ -86,3 +86,21 @@ def test_a_value_that_does_not_fit_the_field_raises_invalid_query() -> None:
 def test_mixed_order_directions_raise_invalid_query() -> None:
     with pytest.raises(InvalidQuery):
         plan("user_id", "-published")
+
+
+@pytest.mark.parametrize(
+    "lookups",
+    [
+        {"user_id__startswith": "1"},  # a prefix of an int field: no such int
+        {"tag__startswith": "x\ud800"},  # a str with no UTF-8 form fits no str field
+        {"tag__startswith": "x" * 256},  # longer than any indexed str
+    ],
+)
+def test_a_prefix_the_field_cannot_hold_raises_invalid_query(lookups: dict[str, object]) -> None:
+    with pytest.raises(InvalidQuery):
+        plan(**lookups)
+
+
+def test_an_empty_in_is_planned_like_any_other() -> None:
+    p = plan("published", user_id__in=[])
+    assert p.index == BY_USER and p.key == ("published",)
