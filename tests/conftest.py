@@ -19,6 +19,15 @@ import schemaless
 from schemaless.testing import MySQLServer, create_database, drop_database
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--rounds",
+        type=int,
+        default=1,
+        help="multiply the rounds of the fault tests that take it, for longer runs (default 1)",
+    )
+
+
 @pytest.fixture(scope="session")
 def mysql_server() -> Iterator[str]:
     """The URL of a MySQL-family server (no database named), for the whole session."""

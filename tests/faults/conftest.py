@@ -15,22 +15,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--rounds",
-        type=int,
-        default=1,
-        help="multiply the rounds of the fault tests that take it, for longer runs (default 1)",
-    )
-
-
 @pytest.fixture
 def rounds(request: pytest.FixtureRequest) -> int:
-    """How many times a bounded fault test repeats its rounds: ``pytest tests/faults --rounds 10``.
-
-    The option exists when this directory (or a file in it) is named on the command line;
-    a run of the whole suite gets the default.
-    """
+    """How many times a bounded fault test repeats its rounds (`pytest --rounds 10`)."""
     count = int(request.config.getoption("rounds", default=1))
     if count < 1:
         raise pytest.UsageError("--rounds must be at least 1")
