@@ -29,7 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from schemaless import dialect
+from schemaless import dialect, failures
 from schemaless.errors import ConfigurationError, IndexRequired, ShardBusy
 from schemaless.registry import READY, RETIRED
 from schemaless.store import Store
@@ -163,18 +163,48 @@ class Backfill:
         concurrent batches more (both waited), than retrying the occasional deadlock that the
         scan's ``added_id`` order meets (docs/design.md).
         """
+        try:
+            return self._locked_batch(cursor, self._apply)
+        except Exception as exc:
+            error = self.store.shards[cursor.shard].error(exc)
+            if not failures.is_poison(error):
+                raise
+            logger.info(
+                "backfill batch on shard %s failed (%s); indexing it entity by entity",
+                cursor.shard,
+                error,
+            )
+            return self._locked_batch(cursor, self._isolate)
+
+    def _locked_batch(self, cursor: Cursor, apply: Any) -> int:
         select = _select_batch.where(*self._pending(cursor)).limit(self.batch_size)
         with self.store.shards[cursor.shard].begin() as conn:
             rows = conn.execute(dialect.for_update(select, conn)).all()
             if not rows:
                 return 0
-            states = self.writer.states(row[1:] for row in rows)
-            self.writer.apply_in(
-                conn, states, shard=cursor.shard, indexes=[self.index], states=states
-            )
+            apply(conn, cursor.shard, rows)
             self._save(conn, cursor, rows[-1].added_id, cursor.done + len(rows))
         cursor.position, cursor.done = rows[-1].added_id, cursor.done + len(rows)
         return len(rows)
+
+    def _apply(self, conn: Connection, shard: int, rows: list[Any]) -> None:
+        states = self.writer.states(row[1:] for row in rows)
+        self.writer.apply_in(conn, states, shard=shard, indexes=[self.index], states=states)
+
+    def _isolate(self, conn: Connection, shard: int, rows: list[Any]) -> None:
+        """Index a poisoned batch entity by entity, each under a savepoint, setting aside the
+        ones that fail alone (an undecodable body, a value the server refuses), as the worker
+        does: one bad entity never stops a backfill."""
+        for row in rows:
+            entity_id = bytes(row.id)
+            try:
+                with failures.savepoint(conn):
+                    self._apply(conn, shard, [row])
+            except Exception as exc:
+                error = self.store.shards[shard].error(exc)
+                if not failures.is_poison(error):
+                    raise
+                failures.set_aside(conn, entity_id, row.kind, row.version, failures.describe(error))
 
     def _save(self, conn: Connection, cursor: Cursor, position: int, done: int) -> None:
         registry = self.store.registry

@@ -337,3 +337,21 @@ def test_verify_counts_undecodable_entities_instead_of_crashing(store: schemales
     assert not report.is_clean and "1 entities cannot be decoded" in report.format()
     repaired = Cleaner(store, install_signal_handlers=False).verify(repair=True)
     assert repaired.undecodable == 1
+
+
+def test_a_backfill_sets_poison_aside_and_makes_the_index_ready(store: schemaless.Store) -> None:
+    from indexer.backfill import Backfill
+
+    made = store.put_many("thing", [{"n": n} for n in range(30)])
+    drain(store)  # no index yet: the change log is empty, the backfill has it all to do
+    bad = made[17].id
+    corrupt(store, bad)
+    assert store.add_index(BY_N) == "building"
+
+    Backfill(store, BY_N.name, batch_size=10, progress=False, install_signal_handlers=False).run()
+
+    good = [(n, e) for n, e in enumerate(made) if e.id != bad]
+    assert rows(store, BY_N) == Counter((n, e.id.bytes, 1) for n, e in good)
+    assert dict(store.indexes())[BY_N] == "ready"
+    [failure] = store.set_aside()
+    assert failure.entity_id == bad and failure.error.startswith("DecodeError")
