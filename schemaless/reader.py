@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import sqlalchemy as sa
 
 from .entity import Entity
-from .errors import InvalidQuery
+from .errors import DecodeError, InvalidQuery
 from .index import normalize
 from .lookups import _loose, passes
 from .planner import Plan
@@ -75,7 +75,7 @@ class Reader:
             return self._count_listing()
         table = self.store.registry.table(self.plan.index)
         stmt = sa.select(sa.func.count(sa.distinct(table.c.entity_id))).where(*self._where(table))
-        return sum(self._scalar(shard, stmt) for shard in self._targets())
+        return sum(self.store.shards.fan_out(lambda s: self._scalar(s, stmt), self._targets()))
 
     def key_of(self, entity: Entity) -> Key:
         """The key an entity sorts under in this plan (the first one, for a list field)."""
@@ -98,54 +98,93 @@ class Reader:
 
         The usual query (the latest ten of one user) wants one page of one shard. Read here, it
         skips the paging, merging and de-duplicating machinery, whose cost was a tenth of such
-        a query's. None when there are several shards, no kept connections, or the page falls
-        short (a stale or repeated row): the general way then reads the query again.
+        a query's. None when the query reads several shards, or one not joined to its
+        entities, or no kept connections, or the page falls short (a stale or repeated row, or
+        an entity on another shard): the general way then reads the query again.
         """
-        shards = self.store.shards
-        if len(shards) != 1 or stop > _MAX_PAGE:
+        if stop > _MAX_PAGE:
             return None
-        fast = shards[0].fast
+        targets = self._targets()
+        joined, outer = self._join()
+        if len(targets) != 1 or not joined:
+            return None
+        fast = self.store.shards[targets[0]].fast
         if fast is None:
             return None
         index, after, size = self.plan.index, self.spec.after, self._first_page()
         assert index is not None
         forms, values = self._bound(index.fields)
-        shape = (self.plan.shape, True, forms)  # as _index_read's, made only if compiled now
+        shape = (self.plan.shape, True, outer, forms)  # as _index_read's, made if compiled now
         rows = self._compiled(fast.dialect, shape, after, size).run(fast, values, after)
         found = self._checked_rows(rows, len(self.plan.key) + 1)
+        if found is None:
+            return None
         return found[:stop] if len(found) >= stop or len(rows) < size else None
 
-    def _checked_rows(self, rows: Sequence[Any], width: int) -> list[Entity]:
-        """The distinct entities of joined rows that truly match, each one's key noted."""
+    def _checked_rows(self, rows: Sequence[Any], width: int) -> list[Entity] | None:
+        """The distinct entities of joined rows that truly match, each one's key noted; None
+        when a row's entity is not on the shard (an outer join's), for the general way."""
         decode, kind, tests, keys = self._decode, self.kind, self._tests, self.keys
         found: list[Entity] = []
         seen: set[bytes] = set()
         id_at, version_at, body_at = width - 1, width + 1, width + 2
-        for row in rows:
-            body, entity_id = row[body_at], row[id_at]
-            if body is None or row[width] != kind or entity_id in seen:
-                continue  # a tombstone, another kind's entity, or an entity met already
-            decoded = decode(body)
-            for condition, of_type, field, wanted, wanted_type in tests:  # passes(), inline
-                value = decoded.get(field)
-                plainly_equal = type(value) is wanted_type and value == wanted
-                if not plainly_equal and not condition.matches(decoded, of_type):
-                    break
-            else:
-                seen.add(entity_id)
-                keys[entity_id] = row[:width]
-                found.append(Entity(entity_id, kind, row[version_at], decoded))
+        entity_id = b""
+        try:
+            for row in rows:
+                body, entity_id = row[body_at], row[id_at]
+                if body is None or row[width] != kind or entity_id in seen:
+                    if row[width] is None:
+                        return None  # its entity lives on another shard
+                    continue  # a tombstone, another kind's entity, or an entity met already
+                decoded = decode(body)
+                for condition, of_type, field, wanted, wanted_type in tests:  # passes(), inline
+                    value = decoded.get(field)
+                    plainly_equal = type(value) is wanted_type and value == wanted
+                    if not plainly_equal and not condition.matches(decoded, of_type):
+                        break
+                else:
+                    seen.add(entity_id)
+                    keys[entity_id] = row[:width]
+                    found.append(Entity(entity_id, kind, row[version_at], decoded))
+        except DecodeError as exc:
+            raise _naming(entity_id, exc) from exc
         return found
 
     def _from_index(self) -> Iterator[Page]:
         index = self.plan.index
         assert index is not None
-        read = self._index_read(index.shard_on is None or len(self.store.shards) == 1)
-        merged = self._merge([self._pages(shard, read) for shard in self._targets()])
-        return merged if read.joined else self._resolve(merged)
+        read = self._index_read(*self._join())
+        merged = self._merge(self._streams(self._targets(), read))
+        return merged if read.joined and not read.outer else self._resolve(merged)
 
-    def _index_read(self, joined: bool) -> _Read:
-        """The paged read of the index table, joined to ``entities`` or not."""
+    def _join(self) -> tuple[bool, bool]:
+        """Whether the index read is joined to ``entities``, and whether by an outer join.
+
+        Joined where the index rows live beside their entities: an index without shard_on
+        (its rows are on their entity's shard), or a kind whose group has one shard. A kind
+        colocated on the index's shard_on field has its entities there too, mostly: an id
+        given by the caller, minted before the kind was declared, or whose value changed
+        since, lives elsewhere. So the join is outer, and the rows whose entity it did not
+        find are fetched from their own shards (:meth:`_resolve`).
+        """
+        index, shards = self.plan.index, self.store.shards
+        assert index is not None
+        if index.shard_on is None or len(shards.positions(self.kind)) == 1:
+            return True, False
+        if shards.kind(self.kind).colocate_on == index.shard_on:
+            return True, True
+        return False, False
+
+    def _streams(self, targets: Sequence[int], read: _Read) -> list[Iterator[Page]]:
+        """Each target shard's pages; the first pages read at once on the store's pool."""
+        if len(targets) == 1:
+            return [self._pages(targets[0], read)]
+        after, size = self.spec.after, self._first_page()
+        firsts = self.store.shards.fan_out(lambda s: self._page(s, read, after, size), targets)
+        return [self._pages(s, read, rows) for s, rows in zip(targets, firsts, strict=True)]
+
+    def _index_read(self, joined: bool, outer: bool = False) -> _Read:
+        """The paged read of the index table, joined to ``entities`` (outer or not) or not."""
         index = self.plan.index
         assert index is not None
         forms, values = self._bound(index.fields)
@@ -158,11 +197,11 @@ class Reader:
             if joined:
                 e = entities.alias("e")
                 base = base.add_columns(e.c.kind, e.c.version, e.c.body)
-                base = base.join(e, e.c.id == table.c.entity_id)
+                base = base.join(e, e.c.id == table.c.entity_id, isouter=outer)
             return base.where(*self._where(table, bind)), cols
 
-        shape = (self.plan.shape, joined, forms)
-        return _Read(shape, build, values, len(self.plan.key) + 1, joined)
+        shape = (self.plan.shape, joined, outer, forms)
+        return _Read(shape, build, values, len(self.plan.key) + 1, joined, outer)
 
     def _bound(self, fields: dict[str, str]) -> tuple[tuple[Any, ...], list[Any]]:
         """The served conditions' forms in SQL, ``(field, form, value count)``, and their values
@@ -186,7 +225,7 @@ class Reader:
 
         forms = (("kind", "eq", 1),)
         read = _Read(("listing", True, forms), build, [self.kind], 2, True)
-        return self._merge([self._pages(s, read) for s in range(len(self.store.shards))])
+        return self._merge(self._streams(self.store.shards.positions(self.kind), read))
 
     def _sorted_scan(self) -> Iterator[Page]:
         """A scan ordered by body fields: read the kind, sort in memory."""
@@ -198,8 +237,9 @@ class Reader:
         keyed.sort(key=lambda item: _sortable(item[0]), reverse=self.plan.desc)
         return iter([keyed])
 
-    def _pages(self, shard: int, read: _Read) -> Iterator[Page]:
-        """One shard's candidates in key order, a page at a time, read in growing keyset pages.
+    def _pages(self, shard: int, read: _Read, first: Sequence[Any] | None = None) -> Iterator[Page]:
+        """One shard's candidates in key order, a page at a time, read in growing keyset pages
+        (``first``: the first page's rows, read already).
 
         Pages, not rows, flow between the steps: a query of ten rows then costs one hop
         through each step instead of ten.
@@ -207,7 +247,8 @@ class Reader:
         after, size = self.spec.after, self._first_page()
         width = read.width
         while True:
-            rows = self._page(shard, read, after, size)
+            rows = self._page(shard, read, after, size) if first is None else first
+            first = None
             if read.joined:
                 yield self._joined(rows, width)
             else:
@@ -221,11 +262,17 @@ class Reader:
         decode, kind = self._decode, self.kind
         page: Page = []
         append = page.append
-        for row in rows:
-            key = row[:width]  # a tuple, from the driver's tuples and SQLAlchemy's rows alike
-            body = row[width + 2]
-            if body is not None and row[width] == kind:  # not a tombstone, nor another kind's
-                append((key, Entity(key[-1], kind, row[width + 1], decode(body)), key[-1]))
+        key: Key = (b"",)
+        try:
+            for row in rows:
+                key = row[:width]  # a tuple, from the driver's tuples and SQLAlchemy's rows alike
+                body = row[width + 2]
+                if body is not None and row[width] == kind:  # not a tombstone, nor another kind's
+                    append((key, Entity(key[-1], kind, row[width + 1], decode(body)), key[-1]))
+                elif row[width] is None:  # an outer join's: the entity lives on another shard
+                    append((key, None, key[-1]))
+        except DecodeError as exc:
+            raise _naming(key[-1], exc) from exc
         return page
 
     def _page(self, shard: int, read: _Read, after: Key | None, size: int) -> Sequence[Any]:
@@ -266,7 +313,8 @@ class Reader:
         if compiled is None:
             if len(_statements) >= _MAX_STATEMENTS:
                 _statements.clear()
-            stmt = self._statement(read or self._index_read(True), after, size, _parameter)
+            made = read or self._index_read(True, shape[2])  # _one_page's: joined, outer?
+            stmt = self._statement(made, after, size, _parameter)
             compiled = _statements[key] = _Compiled.of(stmt, dialect_, shape[-1])
         return compiled
 
@@ -278,14 +326,19 @@ class Reader:
         return _chunks(merged, _RESOLVE_BATCH)
 
     def _resolve(self, pages: Iterator[Page]) -> Iterator[Page]:
-        """Fetch the entities of index rows from their own shards, a batch at a time."""
+        """Fetch the entities of index rows from their own shards, a batch at a time; rows
+        that carry their entity (an outer join found it) keep it."""
         for page in pages:
             for start in range(0, len(page), _RESOLVE_BATCH):
                 batch = page[start : start + _RESOLVE_BATCH]
-                found = self.store.get_many(entity_id for _, _, entity_id in batch)
+                wanted = [entity_id for _, entity, entity_id in batch if entity is None]
+                if not wanted:
+                    yield batch
+                    continue
+                found = self.store.get_many(wanted)
                 yield [
-                    (key, found.get(uuid.UUID(bytes=entity_id)), entity_id)
-                    for key, _, entity_id in batch
+                    (key, entity or found.get(uuid.UUID(bytes=entity_id)), entity_id)
+                    for key, entity, entity_id in batch
                 ]
 
     def _matching(self, pages: Iterable[Page]) -> Iterator[list[Entity]]:
@@ -321,16 +374,18 @@ class Reader:
         ]
 
     def _targets(self) -> Sequence[int]:
-        """The shards holding the index rows: one per pinned shard_on value, else all."""
+        """The shards holding the index rows: one per pinned shard_on value, else all those of
+        the kind's shard group."""
         index, shards = self.plan.index, self.store.shards
-        if index is None or index.shard_on is None or len(shards) == 1:
-            return range(len(shards))
+        members = shards.positions(self.kind)
+        if index is None or index.shard_on is None or len(members) == 1:
+            return members
         for c in self.spec.conditions:
             if c.field == index.shard_on and c.is_equality:
                 values = c.normalized(index.fields[c.field])
                 values = values if c.lookup == "in" else [values]
-                return sorted({shards.shard_for_value(v) for v in values})
-        return range(len(shards))
+                return sorted({shards.shard_for_value(v, self.kind) for v in values})
+        return members
 
     def _first_page(self) -> int:
         # Exactly what is asked for: a stale or repeated row costs one more page, read only then.
@@ -346,7 +401,8 @@ class Reader:
         stmt = sa.select(sa.func.count()).where(
             entities.c.kind == self.kind, entities.c.body.is_not(None)
         )
-        return sum(self._scalar(s, stmt) for s in range(len(self.store.shards)))
+        shards = self.store.shards
+        return sum(shards.fan_out(lambda s: self._scalar(s, stmt), shards.positions(self.kind)))
 
     def _first_value(self, field: str, value: Any) -> Any:
         kind = self.plan.kind_of(field)
@@ -371,6 +427,7 @@ class _Read(NamedTuple):
     values: list[Any]
     width: int
     joined: bool
+    outer: bool = False  # joined by an outer join: rows whose entity is elsewhere carry None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -454,6 +511,11 @@ def _parameter(name: str, value: Any, column: Any) -> Any:
 def _named(bind: Bind, prefix: str, column: Any) -> Callable[[int, Any], Any]:
     """A condition's binder: its i-th value gets the name ``prefix + i``."""
     return lambda i, value: bind(f"{prefix}{i}", value, column)
+
+
+def _naming(entity_id: bytes, exc: DecodeError) -> DecodeError:
+    """A body that cannot be decoded, named by its entity's id (no per-row cost: raised once)."""
+    return DecodeError(f"entity {uuid.UUID(bytes=bytes(entity_id))}: {exc}")
 
 
 def _chunks(items: Iterator[Candidate], size: int) -> Iterator[Page]:

@@ -355,3 +355,19 @@ def test_a_backfill_sets_poison_aside_and_makes_the_index_ready(store: schemales
     assert dict(store.indexes())[BY_N] == "ready"
     [failure] = store.set_aside()
     assert failure.entity_id == bad and failure.error.startswith("DecodeError")
+
+
+def test_a_query_meeting_an_undecodable_entity_names_it(store: schemaless.Store) -> None:
+    store.add_index(BY_N)
+    made = store.put_many("thing", [{"n": n} for n in range(5)])
+    drain(store)
+    bad = made[2].id
+    corrupt(store, bad)
+    for query in (
+        store.query("thing").filter(n=2)[:1],
+        store.query("thing").filter(n__gte=0).order_by("n"),
+        store.query("thing"),
+        store.query("thing").scan().filter(n=2),
+    ):
+        with pytest.raises(DecodeError, match=str(bad)):
+            list(query)
