@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from . import dialect, ids
+from .bucket_map import DEFAULT_GROUP, BucketMap
 from .codec import Codec
 from .entity import Entity
 from .errors import (
@@ -32,15 +33,18 @@ from .errors import (
     DecodeError,
     EntityTooLarge,
     NotFound,
+    OutcomeUnknown,
     SchemalessError,
     ShardBusy,
 )
+from .kinds import Kind
 from .query import Query
 from .shard import Shard
 from .shards import ShardMap
 from .tables import entities, entity_changes
 
 if TYPE_CHECKING:
+    from .cache import Cache
     from .failures import Failure
     from .index import Index
     from .index_writer import IndexWriter
@@ -72,6 +76,7 @@ class Store:
         codec: Codec | None = None,
         indexing: str = "async",
         max_entity_size: int = DEFAULT_MAX_ENTITY_SIZE,
+        cache: Cache | None = None,
     ) -> None:
         if indexing not in ("async", "sync"):
             raise ConfigurationError(f"indexing must be 'async' or 'sync', not {indexing!r}")
@@ -83,6 +88,7 @@ class Store:
         self.codec = codec or Codec()
         self.indexing = indexing
         self.max_entity_size = max_entity_size
+        self.cache = cache  # read-through for get/get_many, invalidated after writes
         self._limit: int | None = None
         self._registry: Registry | None = None
         self._index_writer: IndexWriter | None = None
@@ -103,8 +109,13 @@ class Store:
         unless the entity is at that version now (0 means "must not exist yet").
         """
         ids.check_name(kind, "kind")
-        entity_id = ids.new_id() if id is None else ids.to_uuid(id)
+        given = None if id is None else ids.to_uuid(id)
         blob = self._encode(body)
+        if given is None:
+            entity_id = self.shards.new_id(kind, body)
+        else:  # an existing id keeps its id, and its shard
+            entity_id = given
+            self.shards.check_id(kind, entity_id.bytes)
         shard = self.shards.for_id(entity_id.bytes)
         if id is None:
             self._insert_new(shard, [(entity_id.bytes, kind, blob)])
@@ -115,13 +126,30 @@ class Store:
             self._after_write(conn, [(entity_id.bytes, kind, version)])
             return version
 
-        version = self._retried(shard, write)
+        version = self._write_one(entity_id.bytes, write)
         return Entity(entity_id, kind, version, self.codec.decode(blob))
 
-    def put_many(self, kind: str, bodies: Iterable[Mapping[str, Any]]) -> list[Entity]:
-        """Store many new entities of ``kind``, in one transaction per shard."""
+    def put_many(
+        self,
+        kind: str,
+        bodies: Iterable[Mapping[str, Any]],
+        *,
+        ids_: Iterable[ids.IdLike] | None = None,
+    ) -> list[Entity]:
+        """Store many new entities of ``kind``, in one transaction per shard.
+
+        ``ids_`` gives their ids (Django's models mint their own); an id that is stored
+        already, even deleted, fails the whole shard's transaction.
+        """
         ids.check_name(kind, "kind")
-        made = [(ids.new_id(), self._encode(body)) for body in bodies]
+        bodies = list(bodies)
+        if ids_ is None:
+            minted = [self.shards.new_id(kind, body) for body in bodies]
+        else:
+            minted = [ids.to_uuid(i) for i in ids_]
+            for given in minted:
+                self.shards.check_id(kind, given.bytes)
+        made = [(i, self._encode(body)) for i, body in zip(minted, bodies, strict=True)]
         rows = [(entity_id.bytes, kind, blob) for entity_id, blob in made]
         for shard, group in self.shards.group_by_id(rows, key=lambda row: row[0]).items():
             self._insert_new(self.shards[shard], group)
@@ -131,21 +159,21 @@ class Store:
         """Delete an entity; False when there was none. Its version keeps counting."""
         entity_id = ids.to_bytes(id)
 
-        def write(conn: Connection) -> bool:
+        def write(conn: Connection) -> int:
             current = self._lock(conn, entity_id)
             if expect_version is not None and _live_version(current) != expect_version:
                 raise Conflict(f"entity {uuid.UUID(bytes=entity_id)} is not at {expect_version}")
             if current is None or current[2]:
-                return False
+                return 0
             kind, version = current[0], current[1] + 1
             conn.execute(
                 entities.update().where(entities.c.id == entity_id),
                 {"version": version, "body": None, "updated": dialect.utcnow()},
             )
             self._after_write(conn, [(entity_id, kind, version)])
-            return True
+            return version
 
-        return self._retried(self.shards.for_id(entity_id), write)
+        return self._write_one(entity_id, write) > 0
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -153,7 +181,10 @@ class Store:
         """The entity with that id; raises :class:`NotFound` (a KeyError) when there is none."""
         entity_id = ids.to_uuid(id)
         key = entity_id.bytes
-        rows = self._fetch(self.shards.shard_for_id(key), [key])
+        if self.cache is not None:
+            rows = self.cache.read_through([key], self._fetch_each)
+        else:
+            rows = self._fetch(self.shards.shard_for_id(key), [key])
         if not rows:
             raise NotFound(f"no entity with id {entity_id}")
         return self._entity(entity_id, rows[0])
@@ -162,10 +193,14 @@ class Store:
         """The entities with those ids, keyed by id; missing ids are absent."""
         wanted = {entity_id.bytes: entity_id for entity_id in map(ids.to_uuid, ids_)}
         found: dict[uuid.UUID, Entity] = {}
-        for shard, group in self.shards.group_by_id(wanted, key=bytes).items():
-            for row in self._fetch(shard, group):
-                entity_id = wanted[bytes(row[0])]
-                found[entity_id] = self._entity(entity_id, row)
+        keys = list(wanted)
+        if self.cache is not None:
+            rows = self.cache.read_through(keys, self._fetch_each)
+        else:
+            rows = self._fetch_each(keys)
+        for row in rows:
+            entity_id = wanted[bytes(row[0])]
+            found[entity_id] = self._entity(entity_id, row)
         return found
 
     # -- schema, indexes, queries -------------------------------------------------------------
@@ -177,6 +212,33 @@ class Store:
         for shard in self.shards:
             with shard.ddl("migrate") as conn:
                 upgrade(conn)
+        self.shards.install()  # the bucket map and this shard's name, where absent
+
+    def define_kind(
+        self, kind: str, *, colocate_on: str | None = None, group: str = DEFAULT_GROUP
+    ) -> Kind:
+        """Declare where a kind lives: its shard ``group``, and the field it is colocated on.
+
+        With ``colocate_on="user_id"`` new ids of the kind are minted in the bucket of their
+        ``user_id``, so a user's entities sit on the shard of their ``shard_on="user_id"``
+        index rows and a query pinned by ``user_id`` reads one server, in one statement.
+        Stored on every shard; the same declaration again changes nothing, another raises
+        :class:`ConfigurationError`, and so does a group for a kind that has entities already.
+
+            >>> store.define_kind("entry", colocate_on="user_id")
+            >>> store.define_kind("history", group="history")
+        """
+        ids.check_name(kind, "kind")
+        if colocate_on is not None:
+            ids.check_name(colocate_on, "field")
+        return self.shards.define(Kind(kind, ids.check_name(group, "shard group"), colocate_on))
+
+    def shard_map(self, group: str = DEFAULT_GROUP) -> BucketMap:
+        """The stored bucket map of a shard group: its version and each bucket's owner."""
+        maps = self.shards.maps()
+        if group not in maps:
+            raise ConfigurationError(f"no shard group {group!r}: known {sorted(maps)}")
+        return maps[group]
 
     @property
     def registry(self) -> Registry:
@@ -233,6 +295,8 @@ class Store:
 
     def close(self) -> None:
         self.shards.dispose()
+        if self.cache is not None:
+            self.cache.close()
 
     # -- the SQL one level down ---------------------------------------------------------------
 
@@ -327,6 +391,13 @@ class Store:
             [{"entity_id": i, "kind": k, "version": v, "created": now} for i, k, v in changes],
         )
 
+    def _fetch_each(self, id_list: list[bytes]) -> list[Any]:
+        """(id, kind, version, body) of the live entities among ``id_list``, on every shard."""
+        rows: list[Any] = []
+        for shard, group in self.shards.group_by_id(id_list, key=bytes).items():
+            rows.extend(self._fetch(shard, group))
+        return rows
+
     def _fetch(self, shard: int, id_list: list[bytes]) -> Sequence[Any]:
         """(id, kind, version, body) of the live entities among ``id_list``."""
         fast = self.shards[shard].fast
@@ -342,6 +413,19 @@ class Store:
         except DecodeError as exc:
             raise DecodeError(f"entity {entity_id} cannot be read back: {exc}") from exc
         return Entity(entity_id, row[1], row[2], body)
+
+    def _write_one(self, entity_id: bytes, write: Callable[[Connection], int]) -> int:
+        """Run one entity's write (returning its new version, 0 for none), then invalidate
+        its cached copy: after the commit, and also when the commit's outcome is unknown."""
+        try:
+            version = self._retried(self.shards.for_id(entity_id), write)
+        except OutcomeUnknown:
+            if self.cache is not None:
+                self.cache.invalidate([(entity_id, 0)])
+            raise
+        if version and self.cache is not None:
+            self.cache.invalidate([(entity_id, version)])
+        return version
 
     def _retried(self, shard: Shard, write: Callable[[Connection], T]) -> T:
         """``write(conn)`` in a transaction, run again when it loses a race.

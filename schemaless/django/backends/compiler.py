@@ -1,0 +1,355 @@
+"""The compilers: Django's ``Query`` objects answered by the store instead of SQL.
+
+Django's QuerySet hands each query to a compiler of the backend (``ops.compiler_module``). These
+mixins go in front of Django's own compilers; a model on a schemaless alias is answered here,
+Django's ``django_migrations`` table by the SQL compiler behind. A select becomes a
+:class:`~.selection.Selection` of entities (see ``where.py`` and ``selection.py``), whose rows
+are built in the column order Django asks for (``self.select``) and converted by Django's
+fields (``from_db_value``); an insert is ``put_many`` with the models' own ids, an update
+merges the new values into each stored body (unknown properties survive), a delete deletes.
+What the store cannot serve (joins, aggregates other than count, annotations, ``extra()``,
+set operations) raises ``NotSupportedError`` when the query is evaluated.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import sqlalchemy as sa
+from django.db import IntegrityError, NotSupportedError
+from django.db.models import Count, Value
+from django.db.models.expressions import Col, Ref, Star
+from django.db.models.sql.constants import CURSOR, MULTI, NO_RESULTS, ROW_COUNT, SINGLE
+
+import schemaless
+
+from .base import is_schemaless
+from .errors import mapped
+from .models import VersionField, saving
+from .selection import PK, Order, Selection
+from .values import to_body
+from .where import Filter
+
+Row = tuple[Any, ...]
+Getter = Callable[[schemaless.Entity], Any]
+_MERGE_ATTEMPTS = 5
+
+
+class Compiler:
+    """The base mixin: is the query ours, its kind, its filter, the entities it selects."""
+
+    query: Any
+    connection: Any
+    using: str
+
+    @property
+    def is_schemaless(self) -> bool:
+        return self.query.model is not None and is_schemaless(self.query.model)
+
+    @property
+    def kind(self) -> str:
+        return str(self.query.get_meta().db_table)
+
+    def check_supported(self) -> None:
+        query = self.query
+        if query.combinator:
+            raise NotSupportedError(f"{query.combinator}() is not supported by schemaless")
+        if query.extra:
+            raise NotSupportedError("extra() is not supported by schemaless")
+        if sum(1 for count in query.alias_refcount.values() if count) > 1:
+            raise NotSupportedError("a schemaless query cannot join across models")
+        if query.group_by is not None:
+            raise NotSupportedError("grouping (values().annotate()) is not supported by schemaless")
+
+    def selection(self, order: list[Order] | None = None, sliced: bool = True) -> Selection:
+        query = self.query
+        where = Filter.of(query.where, query.model, query.base_table)
+        low, high = (query.low_mark, query.high_mark) if sliced else (0, None)
+        return Selection(self.connection, self.kind, where, order or [], low, high)
+
+
+class SelectCompiler(Compiler):
+    """SQLCompiler: rows of the selected columns, or a count."""
+
+    def execute_sql(
+        self, result_type: str = MULTI, chunked_fetch: bool = False, chunk_size: int = 100
+    ) -> Any:
+        if not self.is_schemaless:
+            return super().execute_sql(result_type, chunked_fetch, chunk_size)  # type: ignore[misc]
+        rows = self.rows()
+        if result_type == SINGLE:
+            return next(iter(rows), None)
+        if result_type == MULTI:
+            return [rows]
+        if result_type in (CURSOR, ROW_COUNT, NO_RESULTS):
+            return None if result_type == NO_RESULTS else len(rows)
+        raise ValueError(f"unknown result type {result_type!r}")
+
+    def results_iter(self, results: Any = None, tuple_expected: bool = False, **kwargs: Any) -> Any:
+        rows = super().results_iter(results, tuple_expected, **kwargs)  # type: ignore[misc]
+        return map(tuple, rows) if self.is_schemaless and tuple_expected else rows
+
+    def get_converters(self, expressions: Any) -> dict[int, Any]:
+        """The fields' own converters only: the body holds Python values, not the strings
+        that the SQL backend's converters parse."""
+        if not self.is_schemaless:
+            return super().get_converters(expressions)  # type: ignore[misc]
+        converters = {}
+        for i, expression in enumerate(expressions):
+            if expression is None or _field_of(expression) == "JSONField":
+                continue
+            found = expression.get_db_converters(self.connection)
+            if found:
+                converters[i] = (found, expression)
+        return converters
+
+    def rows(self) -> list[Row]:
+        """The rows of the query: aggregates (counts) in one row, else one row per entity."""
+        _, order_by, _ = self.pre_sql_setup()  # type: ignore[attr-defined]
+        self.check_supported()
+        selected = [expr for expr, _, _ in self.select]  # type: ignore[attr-defined]
+        if any(getattr(e, "contains_aggregate", False) for e in selected):
+            return [self._counts(selected)]
+        getters = [self._getter(e) for e in selected]
+        distinct = self.query.distinct
+        selection = self.selection(_order(order_by), sliced=not distinct)
+        made = (tuple(get(entity) for get in getters) for entity in selection.entities())
+        if not distinct:
+            return list(made)
+        unique = list({_hashable(row): row for row in made}.values())
+        return unique[self.query.low_mark : self.query.high_mark]
+
+    def _counts(self, selected: list[Any]) -> Row:
+        for expression in selected:
+            if not isinstance(expression, Count) or expression.distinct or expression.filter:
+                raise NotSupportedError(
+                    f"{expression!r}: schemaless answers no aggregate but count()"
+                )
+        total = self.selection().count()
+        return tuple(total for _ in selected)
+
+    def _getter(self, expression: Any) -> Getter:
+        if isinstance(expression, Ref):
+            expression = expression.source
+        if isinstance(expression, Value):
+            constant = expression.value
+            return lambda _entity: constant
+        if not isinstance(expression, Col):
+            raise NotSupportedError(f"{expression!r}: annotations are not supported by schemaless")
+        field = expression.target
+        if field.primary_key:
+            return lambda entity: entity.id
+        if isinstance(field, VersionField):
+            return lambda entity: entity.version
+        column = field.column
+        if not field.has_default():
+            return lambda entity: entity._body.get(column)
+        body = entity_body
+        return lambda entity: body(entity, column, field)
+
+
+class InsertCompiler(Compiler):
+    """SQLInsertCompiler: new entities, with the ids the models minted."""
+
+    def execute_sql(self, returning_fields: Any = None) -> Any:
+        if not self.is_schemaless:
+            return super().execute_sql(returning_fields)  # type: ignore[misc]
+        if self.query.on_conflict is not None:
+            raise NotSupportedError("ignore_conflicts and update_conflicts need unique keys")
+        ids, bodies = [], []
+        for obj in self.query.objs:
+            entity_id, body = self._entity(obj)
+            ids.append(entity_id)
+            bodies.append(body)
+        versions = self._insert(ids, bodies)
+        if not returning_fields:
+            return []
+        return [
+            tuple(i if f.primary_key else v for f in returning_fields)
+            for i, v in zip(ids, versions, strict=True)
+        ]
+
+    def _entity(self, obj: Any) -> tuple[uuid.UUID, dict[str, Any]]:
+        body, entity_id = {}, None
+        for field in self.query.fields:
+            value = getattr(obj, field.attname) if self.query.raw else field.pre_save(obj, add=True)
+            if hasattr(value, "resolve_expression"):
+                raise NotSupportedError(f"{field.name}: schemaless stores values, not expressions")
+            if field.primary_key:
+                entity_id = value
+            elif not isinstance(field, VersionField):
+                body[field.column] = to_body(field, value)
+        if entity_id is None:
+            raise IntegrityError(f"NOT NULL constraint failed: {self.kind}.id")
+        return to_body(self.query.get_meta().pk, entity_id), body
+
+    def _insert(self, ids: list[uuid.UUID], bodies: list[dict[str, Any]]) -> list[int]:
+        """put_many with the given ids; an id taken (or a tombstone's) goes one by one."""
+        store = self.connection.store
+        with mapped():
+            try:
+                return [e.version for e in store.put_many(self.kind, bodies, ids_=ids)]
+            except schemaless.SchemalessError as exc:
+                if not isinstance(exc.__cause__, sa.exc.IntegrityError):
+                    raise
+            versions = []
+            for entity_id, body in zip(ids, bodies, strict=True):
+                try:
+                    entity = store.put(self.kind, body, id=entity_id, expect_version=0)
+                except schemaless.Conflict as exc:
+                    raise IntegrityError(f"UNIQUE constraint failed: {self.kind}.id") from exc
+                versions.append(entity.version)
+            return versions
+
+
+class UpdateCompiler(Compiler):
+    """SQLUpdateCompiler: each matching entity's body merged with the new values."""
+
+    def execute_sql(self, result_type: str) -> Any:
+        if not self.is_schemaless:
+            return super().execute_sql(result_type)  # type: ignore[misc]
+        self.check_supported()
+        if self.query.related_updates:
+            raise NotSupportedError("updates of a parent model's fields need a join")
+        values = dict(self._values())
+        count = 0
+        for entity in self.selection().entities():
+            self._write(entity, values)
+            count += 1
+        return count
+
+    def _values(self) -> Iterator[tuple[str, Any]]:
+        for field, _model, value in self.query.values:
+            if isinstance(value, Value):
+                value = value.value
+            if hasattr(value, "resolve_expression"):
+                raise NotSupportedError(
+                    f"update of {field.name!r}: schemaless writes values, not expressions (F())"
+                )
+            if not isinstance(field, VersionField):
+                yield field.column, to_body(field, value)
+
+    def _write(self, entity: schemaless.Entity, values: dict[str, Any]) -> None:
+        """Merge and write, last write wins: a lost race merges into the newer version, unless
+        the save asked for a compare-and-set (``save(expect_version=...)``)."""
+        store = self.connection.store
+        current = saving.get()
+        asked = current is not None and current.pk == entity.id
+        expected = current.expect_version if asked and current else None
+        with mapped():
+            for attempt in itertools.count(1):
+                try:
+                    written = store.put(
+                        self.kind,
+                        {**entity.body, **values},
+                        id=entity.id,
+                        expect_version=entity.version if expected is None else expected,
+                    )
+                    break
+                except schemaless.Conflict:
+                    if expected is not None or attempt >= _MERGE_ATTEMPTS:
+                        raise
+                    entity = store.get(entity.id)
+        if asked and current is not None:
+            current.version = written.version
+
+
+class DeleteCompiler(Compiler):
+    """SQLDeleteCompiler: delete the matching entities; the count deleted."""
+
+    def execute_sql(self, result_type: str = MULTI) -> Any:
+        if not self.is_schemaless:
+            return super().execute_sql(result_type)  # type: ignore[misc]
+        self.check_supported()
+        selection = self.selection()
+        store = self.connection.store
+        with mapped():
+            where = selection.where
+            if where.ids is not None and not where.conditions and not where.tests:
+                deleted = sum(store.delete(entity_id) for entity_id in where.ids)
+            else:
+                deleted = sum(store.delete(e.id) for e in selection.entities())
+        return deleted if result_type == ROW_COUNT else _Cursor(deleted)
+
+
+class AggregateCompiler(Compiler):
+    """SQLAggregateCompiler: count() over a sliced or distinct query, by running it."""
+
+    def execute_sql(self, result_type: str = MULTI, *args: Any, **kwargs: Any) -> Any:
+        if not self.is_schemaless:
+            return super().execute_sql(result_type, *args, **kwargs)  # type: ignore[misc]
+        inner = self.query.inner_query.get_compiler(self.using, self.connection)
+        rows = inner.rows()
+        positions = {alias: n for n, (_, _, alias) in enumerate(inner.select)}
+        counts = []
+        for aggregate in self.query.annotation_select.values():
+            if not isinstance(aggregate, Count) or aggregate.filter:
+                raise NotSupportedError(
+                    f"{aggregate!r}: schemaless answers no aggregate but count()"
+                )
+            counts.append(_count(aggregate, rows, positions))
+        row = tuple(counts)
+        return row if result_type == SINGLE else [[row]]
+
+
+def _count(aggregate: Any, rows: list[Row], positions: dict[str, int]) -> int:
+    source = aggregate.get_source_expressions()[0]
+    if isinstance(source, Star):
+        return len(rows)
+    if not isinstance(source, Ref) or source.refs not in positions:
+        raise NotSupportedError(f"{aggregate!r} is not supported by schemaless")
+    values = [row[positions[source.refs]] for row in rows]
+    present = [v for v in values if v is not None]
+    return len({_hashable(v) for v in present}) if aggregate.distinct else len(present)
+
+
+class _Cursor:
+    """What Django reads after a delete: the row count, in a context manager."""
+
+    def __init__(self, rowcount: int) -> None:
+        self.rowcount = rowcount
+
+    def __enter__(self) -> _Cursor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _order(order_by: list[Any]) -> list[Order]:
+    made = []
+    for expression, _ in order_by:
+        target = expression.expression
+        if isinstance(target, Ref):
+            target = target.source
+        if not isinstance(target, Col):
+            raise NotSupportedError(f"order_by({target!r}): schemaless orders by fields only")
+        field = target.target
+        key = PK if field.primary_key else field.column
+        made.append(Order(key, bool(expression.descending)))
+    return made
+
+
+def _field_of(expression: Any) -> str | None:
+    field = getattr(expression, "target", None) or getattr(expression, "output_field", None)
+    try:
+        return str(field.get_internal_type()) if field is not None else None
+    except Exception:
+        return None
+
+
+def entity_body(entity: schemaless.Entity, column: str, field: Any) -> Any:
+    """The column's value; an entity stored before the field existed reads its default."""
+    body = entity._body
+    return body[column] if column in body else field.get_default()
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    return value

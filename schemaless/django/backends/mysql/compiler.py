@@ -1,0 +1,41 @@
+"""The compilers of the mysql backend: ours in front of Django's (see ../compiler.py)."""
+
+from __future__ import annotations
+
+from django.db.backends.mysql.compiler import (
+    SQLAggregateCompiler as _Aggregate,
+)
+from django.db.backends.mysql.compiler import (
+    SQLCompiler as _Select,
+)
+from django.db.backends.mysql.compiler import (
+    SQLDeleteCompiler as _Delete,
+)
+from django.db.backends.mysql.compiler import (
+    SQLInsertCompiler as _Insert,
+)
+from django.db.backends.mysql.compiler import (
+    SQLUpdateCompiler as _Update,
+)
+
+from .. import compiler
+
+
+class SQLCompiler(compiler.SelectCompiler, _Select):
+    pass
+
+
+class SQLInsertCompiler(compiler.InsertCompiler, _Insert):
+    pass
+
+
+class SQLDeleteCompiler(compiler.DeleteCompiler, _Delete):
+    pass
+
+
+class SQLUpdateCompiler(compiler.UpdateCompiler, _Update):
+    pass
+
+
+class SQLAggregateCompiler(compiler.AggregateCompiler, _Aggregate):
+    pass

@@ -1,0 +1,159 @@
+"""SchemaEditor: Django migrations on a schemaless alias, with no DDL but index tables.
+
+``CreateModel`` registers the kind (no table: the kind is the model's ``db_table``, a name in
+the ``entities`` table) and adds the model's indexes; ``AddField``, ``AlterField`` and
+``RemoveField`` run nothing and rewrite no entity; ``AddIndex`` creates the index table and
+backfills it online (``OPTIONS["BACKFILL_ON_MIGRATE"]``, default True; else it stays
+``building`` for ``schemaless_backfill``); ``RemoveIndex`` retires and drops it. Django's own
+``django_migrations`` stays a table, handled by Django's editor.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import NotSupportedError
+
+from schemaless import Index as StoreIndex
+
+from .base import is_schemaless
+from .values import index_type
+
+logger = logging.getLogger(__name__)
+
+
+class SchemaEditor:
+    """The schema editor mixin; the backend puts it in front of Django's own editor."""
+
+    connection: Any
+
+    # -- models ----------------------------------------------------------------------------
+
+    def create_model(self, model: Any) -> None:
+        if not is_schemaless(model):
+            return super().create_model(model)  # type: ignore[misc]
+        _check_pk(model)
+        for index in model._meta.indexes:
+            self.add_index(model, index)
+        return None
+
+    def delete_model(self, model: Any) -> None:
+        """Drops the model's indexes. Its entities stay (a kind is only a name): delete them
+        with ``Model.objects.all().delete()`` first to empty it."""
+        if not is_schemaless(model):
+            return super().delete_model(model)  # type: ignore[misc]
+        for index in model._meta.indexes:
+            self.remove_index(model, index)
+        return None
+
+    def alter_db_table(self, model: Any, old_db_table: str, new_db_table: str) -> None:
+        if not is_schemaless(model):
+            return super().alter_db_table(model, old_db_table, new_db_table)  # type: ignore[misc]
+        if old_db_table != new_db_table:
+            raise NotSupportedError(
+                f"renaming the kind {old_db_table!r} would rewrite every entity; not supported"
+            )
+        return None
+
+    # -- fields: never DDL -----------------------------------------------------------------
+
+    def add_field(self, model: Any, field: Any) -> None:
+        if not is_schemaless(model):
+            return super().add_field(model, field)  # type: ignore[misc]
+        return None
+
+    def remove_field(self, model: Any, field: Any) -> None:
+        if not is_schemaless(model):
+            return super().remove_field(model, field)  # type: ignore[misc]
+        return None
+
+    def alter_field(self, model: Any, old_field: Any, new_field: Any, strict: bool = False) -> None:
+        if not is_schemaless(model):
+            return super().alter_field(model, old_field, new_field, strict)  # type: ignore[misc]
+        return None
+
+    # -- indexes ---------------------------------------------------------------------------
+
+    def add_index(self, model: Any, index: Any) -> None:
+        """Create the store index, and backfill it unless the alias says not to."""
+        if not is_schemaless(model):
+            return super().add_index(model, index)  # type: ignore[misc]
+        store = self.connection.store
+        state = store.add_index(store_index(model, index))
+        if state != "ready" and self.connection.schemaless.backfill_on_migrate:
+            from indexer.backfill import Backfill
+
+            Backfill(store, index.name, install_signal_handlers=False).run()
+        return None
+
+    def remove_index(self, model: Any, index: Any) -> None:
+        if not is_schemaless(model):
+            return super().remove_index(model, index)  # type: ignore[misc]
+        self.connection.store.drop_index(index.name)
+        return None
+
+    def rename_index(self, model: Any, old_index: Any, new_index: Any) -> None:
+        if not is_schemaless(model):
+            return super().rename_index(model, old_index, new_index)  # type: ignore[misc]
+        self.remove_index(model, old_index)
+        self.add_index(model, new_index)
+        return None
+
+    # -- constraints: nothing enforces them ------------------------------------------------
+
+    def add_constraint(self, model: Any, constraint: Any) -> None:
+        if not is_schemaless(model):
+            return super().add_constraint(model, constraint)  # type: ignore[misc]
+        raise NotSupportedError(f"constraint {constraint.name!r}: a schemaless kind has none")
+
+    def remove_constraint(self, model: Any, constraint: Any) -> None:
+        if not is_schemaless(model):
+            return super().remove_constraint(model, constraint)  # type: ignore[misc]
+        return None
+
+    def alter_unique_together(self, model: Any, old: Any, new: Any) -> None:
+        if not is_schemaless(model):
+            return super().alter_unique_together(model, old, new)  # type: ignore[misc]
+        if new:
+            raise NotSupportedError("unique_together: a schemaless kind enforces no uniqueness")
+        return None
+
+    def alter_index_together(self, model: Any, old: Any, new: Any) -> None:
+        if not is_schemaless(model):
+            return super().alter_index_together(model, old, new)  # type: ignore[misc]
+        return None
+
+    def alter_db_table_comment(self, model: Any, old: Any, new: Any) -> None:
+        if not is_schemaless(model):
+            return super().alter_db_table_comment(model, old, new)  # type: ignore[misc]
+        return None
+
+
+def store_index(model: Any, index: Any) -> StoreIndex:
+    """The store index of a Django index on a schemaless model: same name, the kind, typed
+    fields in order (a leading ``-`` dropped: an index serves both directions)."""
+    if index.expressions or index.condition is not None or index.include:
+        raise NotSupportedError(
+            f"index {index.name!r}: expressions, condition and include are not supported; "
+            "use fields=[...] and where={...}"
+        )
+    opts = model._meta
+    fields = {}
+    for name in index.fields:
+        field = opts.get_field(name.lstrip("-"))
+        fields[field.column] = index_type(field)
+    shard_on = getattr(index, "shard_on", None)
+    if shard_on is not None:
+        shard_on = opts.get_field(shard_on).column
+    where = {opts.get_field(k).column: v for k, v in getattr(index, "where", {}).items()}
+    return StoreIndex(index.name, kind=opts.db_table, fields=fields, shard_on=shard_on, where=where)
+
+
+def _check_pk(model: Any) -> None:
+    pk = model._meta.pk
+    if pk.get_internal_type() != "UUIDField" or not pk.has_default():
+        raise NotSupportedError(
+            f"{model._meta.label}: a model on a schemaless alias needs a UUID primary key with a "
+            "default (subclass schemaless.django.models.Model)"
+        )

@@ -1,0 +1,41 @@
+"""The compilers of the sqlite3 backend: ours in front of Django's (see ../compiler.py)."""
+
+from __future__ import annotations
+
+from django.db.models.sql.compiler import (
+    SQLAggregateCompiler as _Aggregate,
+)
+from django.db.models.sql.compiler import (
+    SQLCompiler as _Select,
+)
+from django.db.models.sql.compiler import (
+    SQLDeleteCompiler as _Delete,
+)
+from django.db.models.sql.compiler import (
+    SQLInsertCompiler as _Insert,
+)
+from django.db.models.sql.compiler import (
+    SQLUpdateCompiler as _Update,
+)
+
+from .. import compiler
+
+
+class SQLCompiler(compiler.SelectCompiler, _Select):
+    pass
+
+
+class SQLInsertCompiler(compiler.InsertCompiler, _Insert):
+    pass
+
+
+class SQLDeleteCompiler(compiler.DeleteCompiler, _Delete):
+    pass
+
+
+class SQLUpdateCompiler(compiler.UpdateCompiler, _Update):
+    pass
+
+
+class SQLAggregateCompiler(compiler.AggregateCompiler, _Aggregate):
+    pass

@@ -1,0 +1,154 @@
+"""Filter: a Django ``WhereNode`` as the store answers it.
+
+The ANDed lookups on the model's own fields become the store's conditions (``exact``, ``in``,
+``gt``, ``gte``, ``lt``, ``lte``, ``range``, ``startswith``; ``isnull=True`` is ``exact`` None);
+lookups on the pk restrict the answer to those ids (fetched by id, no index needed). What is
+left, ORs, negations (``exclude()``) and ``isnull=False``, becomes residual tests in Python on
+each entity. Joins, transforms (``__year``), case-insensitive and ``contains`` lookups, and
+comparisons with expressions or subqueries raise ``NotSupportedError`` here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from django.db import NotSupportedError
+from django.db.models.expressions import Col
+from django.db.models.lookups import Lookup
+from django.db.models.sql.where import AND, NothingNode, WhereNode
+
+from schemaless import Entity
+from schemaless.lookups import Condition
+
+from .values import to_body
+
+LOOKUPS = ("exact", "in", "gt", "gte", "lt", "lte", "range", "startswith", "isnull")
+
+Test = Callable[[Entity], bool]
+
+
+@dataclasses.dataclass
+class Filter:
+    """What a where tree asks: conditions for the store, ids, and residual tests."""
+
+    conditions: list[Condition] = dataclasses.field(default_factory=list)
+    ids: list[uuid.UUID] | None = None
+    tests: list[Test] = dataclasses.field(default_factory=list)
+    empty: bool = False
+
+    @classmethod
+    def of(cls, where: WhereNode | None, model: Any, alias: str | None) -> Filter:
+        made = cls()
+        if where is not None:
+            made._add(where, _Context(model, alias))
+        return made
+
+    def passes(self, entity: Entity) -> bool:
+        """Whether the entity satisfies every condition and test (ids are checked apart)."""
+        body = entity._body
+        return all(c.matches(body, None) for c in self.conditions) and all(
+            test(entity) for test in self.tests
+        )
+
+    def _add(self, node: Any, context: _Context) -> None:
+        if isinstance(node, NothingNode):
+            self.empty = True
+        elif isinstance(node, WhereNode):
+            if node.negated or (node.connector != AND and len(node.children) > 1):
+                self.tests.append(_test(node, context))
+            else:
+                for child in node.children:
+                    self._add(child, context)
+        elif isinstance(node, Lookup):
+            self._add_lookup(node, context)
+        else:
+            raise NotSupportedError(f"a schemaless query cannot filter on {node!r}")
+
+    def _add_lookup(self, lookup: Lookup, context: _Context) -> None:
+        field, name, value = context.parts(lookup)
+        if field.primary_key and name in ("exact", "in"):
+            wanted = [value] if name == "exact" else list(value)
+            if self.ids is not None:
+                wanted = [i for i in self.ids if i in set(wanted)]
+            self.ids = list(dict.fromkeys(wanted))
+        elif field.primary_key or (name == "isnull" and not value):
+            self.tests.append(_lookup_test(field, name, value))
+        elif name == "isnull":
+            self.conditions.append(Condition(field.column, "exact", None))
+        else:
+            self.conditions.append(Condition.parse(f"{field.column}__{name}", value))
+
+
+class _Context:
+    """The model and table alias that lookups must name: anything else is a join."""
+
+    def __init__(self, model: Any, alias: str | None) -> None:
+        self.model = model
+        self.alias = alias
+
+    def parts(self, lookup: Lookup) -> tuple[Any, str, Any]:
+        """``(field, lookup name, value as the body holds it)``."""
+        lhs, name, rhs = lookup.lhs, lookup.lookup_name, lookup.rhs
+        if not isinstance(lhs, Col):
+            raise NotSupportedError(
+                f"a schemaless query cannot filter on {lhs!r} (a transform or function)"
+            )
+        if (self.alias is not None and lhs.alias != self.alias) or (
+            lhs.target.model._meta.concrete_model is not self.model._meta.concrete_model
+        ):
+            raise NotSupportedError("a schemaless query cannot join across models")
+        if name not in LOOKUPS:
+            raise NotSupportedError(
+                f"lookup {name!r} on {lhs.target.name!r} is not supported by schemaless; "
+                f"use one of {', '.join(LOOKUPS)}"
+            )
+        values = rhs if name in ("in", "range") else [rhs]
+        if any(hasattr(v, "resolve_expression") for v in values):
+            raise NotSupportedError(
+                f"a schemaless filter on {lhs.target.name!r} compares with values, not "
+                "expressions or subqueries"
+            )
+        return lhs.target, name, _value(lhs.target, name, rhs)
+
+
+def _value(field: Any, name: str, rhs: Any) -> Any:
+    if name == "isnull":
+        return bool(rhs)
+    if name == "in":  # None is never equal to anything in SQL: Django drops it
+        return tuple(to_body(field, v, lookup=True) for v in rhs if v is not None)
+    if name == "range":
+        return tuple(to_body(field, v, lookup=True) for v in rhs)
+    return to_body(field, rhs, lookup=True)
+
+
+def _test(node: WhereNode, context: _Context) -> Test:
+    """A WhereNode as a test of one entity (AND/OR of its children, maybe negated)."""
+    tests: list[Test] = []
+    for child in node.children:
+        if isinstance(child, NothingNode):
+            tests.append(lambda _entity: False)
+        elif isinstance(child, WhereNode):
+            tests.append(_test(child, context))
+        elif isinstance(child, Lookup):
+            tests.append(_lookup_test(*context.parts(child)))
+        else:
+            raise NotSupportedError(f"a schemaless query cannot filter on {child!r}")
+    combine = all if node.connector == AND else any
+    if node.negated:
+        return lambda entity: not combine(test(entity) for test in tests)
+    return lambda entity: combine(test(entity) for test in tests)
+
+
+def _lookup_test(field: Any, name: str, value: Any) -> Test:
+    if field.primary_key:
+        condition = Condition("id", "in" if name == "isnull" else name, value)
+        if name == "isnull":
+            return lambda _entity: not value  # a stored entity always has its id
+        return lambda entity: condition.matches({"id": entity.id}, None)
+    if name == "isnull":
+        return lambda entity: (entity._body.get(field.column) is None) == value
+    condition = Condition(field.column, name, value)
+    return lambda entity: condition.matches(entity._body, None)

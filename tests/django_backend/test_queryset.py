@@ -1,0 +1,211 @@
+"""Django's own QuerySet on schemaless entities: create, get, filter, order, slice, count,
+update, delete, bulk_create, values, through the store and its indexes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.core.exceptions import FieldError
+from django.db import NotSupportedError, connections
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.query import EmptyQuerySet
+
+import schemaless
+from tests.django_backend.shop.models import Entry
+
+pytestmark = pytest.mark.usefixtures("entities")
+
+T0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def make(n: int = 9, **extra: Any) -> list[Entry]:
+    """n entries: user_id n % 3, title t<n>, rank n, published T0 + n minutes."""
+    return Entry.objects.bulk_create(
+        Entry(
+            user_id=i % 3,
+            title=f"t{i}",
+            rank=i,
+            published=T0 + dt.timedelta(minutes=i),
+            **extra,
+        )
+        for i in range(n)
+    )
+
+
+def titles(qs: Any) -> list[str]:
+    return [e.title for e in qs]
+
+
+def test_a_queryset_is_djangos_own() -> None:
+    qs = Entry.objects.all()
+    assert isinstance(qs, QuerySet)
+    assert isinstance(qs.none(), EmptyQuerySet)
+    assert qs.db == "entities"
+    assert list(qs.none()) == []
+
+
+def test_create_then_get_by_pk() -> None:
+    e = Entry.objects.create(user_id=7, title="hi", tags=["a", "b"], extra={"k": 1})
+    assert e.version == 1
+    got = Entry.objects.get(pk=e.pk)
+    assert (got.title, got.user_id, got.tags, got.extra) == ("hi", 7, ["a", "b"], {"k": 1})
+    assert got.version == 1
+    assert got.price == Decimal("0.00")
+    assert got.published == e.published
+    with pytest.raises(Entry.DoesNotExist):
+        Entry.objects.get(pk="00000000-0000-0000-0000-000000000000")
+
+
+def test_filter_order_and_slice_go_through_the_index() -> None:
+    make()
+    qs = Entry.objects.filter(user_id=1).order_by("-published")
+    assert titles(qs) == ["t7", "t4", "t1"]
+    assert titles(qs[:2]) == ["t7", "t4"]
+    assert titles(qs[1:]) == ["t4", "t1"]
+    both = Entry.objects.filter(user_id__in=[0, 1]).order_by("published")
+    assert titles(both) == ["t0", "t1", "t3", "t4", "t6", "t7"]
+    assert titles(Entry.objects.filter(user_id=2, published__gte=T0 + dt.timedelta(minutes=5))) == [
+        "t5",
+        "t8",
+    ]
+    assert Entry.objects.filter(user_id=1).order_by("-published").first().title == "t7"
+    assert Entry.objects.filter(user_id=1).latest("published").title == "t7"
+
+
+def test_count_exists_and_len() -> None:
+    make()
+    assert Entry.objects.count() == 9
+    assert Entry.objects.filter(user_id=1).count() == 3
+    assert Entry.objects.filter(user_id=1)[:2].count() == 2
+    assert Entry.objects.filter(user_id=1, rank__gt=3).count() == 2  # a residual condition
+    assert Entry.objects.filter(user_id=5).exists() is False
+    assert Entry.objects.filter(user_id=1).exists() is True
+    assert len(Entry.objects.filter(user_id=2)) == 3
+    assert Entry.objects.aggregate(n=Count("id")) == {"n": 9}
+
+
+def test_a_condition_no_index_holds_is_residual() -> None:
+    make()
+    found = Entry.objects.filter(user_id=1, price=Decimal("0")).order_by("-published")
+    assert titles(found) == ["t7", "t4", "t1"]
+    assert set(titles(Entry.objects.filter(Q(user_id=1) & ~Q(rank=4)))) == {"t1", "t7"}
+    either = Entry.objects.filter(user_id=0).filter(Q(rank=0) | Q(rank=6))
+    assert set(titles(either)) == {"t0", "t6"}
+
+
+def test_a_filter_no_index_can_drive_raises_index_required_a_field_error() -> None:
+    make()
+    with pytest.raises(FieldError) as caught:
+        list(Entry.objects.filter(price=Decimal("1")))
+    assert isinstance(caught.value, schemaless.IndexRequired)
+
+
+@pytest.mark.parametrize("store_options", [{"MAX_EXAMINED": 5}])
+def test_past_max_examined_a_residual_query_raises_index_required() -> None:
+    make(30)
+    assert len(Entry.objects.filter(user_id=1, price=Decimal("0"))[:3]) == 3  # 3 examined
+    with pytest.raises(schemaless.IndexRequired, match="examined over 5"):
+        list(Entry.objects.filter(user_id=1, price=Decimal("1")))
+
+
+def test_order_by_pk_and_unindexed_orders_sort_in_memory() -> None:
+    entries = make()
+    assert [e.pk for e in Entry.objects.order_by("pk")] == sorted(e.pk for e in entries)
+    assert Entry.objects.first().pk == min(e.pk for e in entries)  # first() orders by pk
+    assert titles(Entry.objects.filter(user_id=1).order_by("-rank")) == ["t7", "t4", "t1"]
+
+
+def test_values_values_list_and_distinct() -> None:
+    make()
+    ranks = Entry.objects.filter(user_id=1).order_by("published").values_list("rank", flat=True)
+    assert list(ranks) == [1, 4, 7]
+    rows = list(Entry.objects.filter(user_id=2).order_by("published").values("title", "user_id"))
+    assert rows == [{"title": t, "user_id": 2} for t in ("t2", "t5", "t8")]
+    users = Entry.objects.filter(user_id__in=[0, 1, 2]).values_list("user_id", flat=True)
+    assert sorted(users.distinct()) == [0, 1, 2]
+    assert users.distinct().count() == 3
+
+
+def test_save_updates_and_unknown_properties_survive() -> None:
+    e = Entry.objects.create(user_id=1, title="a")
+    store = connections["entities"].store
+    stored = store.get(e.pk)
+    store.put("shop_entry", {**stored.body, "legacy": "kept"}, id=e.pk)
+    e = Entry.objects.get(pk=e.pk)
+    e.title = "b"
+    e.save()
+    assert e.version == 3
+    assert store.get(e.pk).body["legacy"] == "kept"
+    assert Entry.objects.get(pk=e.pk).title == "b"
+    e.refresh_from_db()
+    assert e.version == 3
+
+
+def test_save_is_last_write_wins_and_compare_and_set_is_explicit() -> None:
+    e = Entry.objects.create(user_id=1, title="a")
+    first, second = Entry.objects.get(pk=e.pk), Entry.objects.get(pk=e.pk)
+    first.title = "first"
+    first.save()
+    second.title = "second"
+    second.save()  # Django: the last write wins
+    assert Entry.objects.get(pk=e.pk).title == "second"
+    stale = first
+    stale.title = "stale"
+    with pytest.raises(schemaless.Conflict):
+        stale.save(expect_version=stale.version)
+    fresh = Entry.objects.get(pk=e.pk)
+    fresh.title = "fresh"
+    fresh.save(expect_version=fresh.version)
+    assert fresh.version == 4
+
+
+def test_queryset_update_and_delete_return_djangos_counts() -> None:
+    make()
+    assert Entry.objects.filter(user_id=1).update(title="x") == 3
+    assert Entry.objects.filter(title="x").count() == 3
+    assert Entry.objects.filter(user_id=1).delete() == (3, {"shop.Entry": 3})
+    assert Entry.objects.count() == 6
+    e = Entry.objects.filter(user_id=0).first()
+    assert e.delete() == (1, {"shop.Entry": 1})
+    assert Entry.objects.count() == 5
+
+
+def test_list_field_matches_any_element() -> None:
+    Entry.objects.create(user_id=1, title="a", tags=["red", "blue"])
+    Entry.objects.create(user_id=1, title="b", tags=["green"])
+    assert titles(Entry.objects.filter(tags="red")) == ["a"]
+    assert sorted(titles(Entry.objects.filter(tags__in=["blue", "green"]))) == ["a", "b"]
+
+
+def test_isnull_and_exclude() -> None:
+    Entry.objects.create(user_id=1, title="a", rank=None)
+    Entry.objects.create(user_id=1, title="b", rank=2)
+    assert titles(Entry.objects.filter(rank__isnull=True)) == ["a"]
+    assert titles(Entry.objects.filter(user_id=1, rank__isnull=False)) == ["b"]
+    assert titles(Entry.objects.filter(user_id=1).exclude(rank=2)) == ["a"]
+
+
+def test_field_rules_are_djangos() -> None:
+    from django.db import DataError, IntegrityError
+
+    with pytest.raises(IntegrityError):
+        Entry.objects.create(user_id=None, title="a")
+    e = Entry.objects.create(user_id=1, title="a", price=Decimal("1.005"))
+    assert Entry.objects.get(pk=e.pk).price == Decimal("1.00")
+    with pytest.raises(DataError):
+        Entry.objects.create(user_id=2**63, title="a")
+
+
+def test_what_the_store_cannot_serve_raises_not_supported() -> None:
+    make(3)
+    with pytest.raises(NotSupportedError):
+        list(Entry.objects.filter(title__iexact="T1"))
+    with pytest.raises(NotSupportedError):
+        Entry.objects.aggregate(Sum("rank"))
+    with pytest.raises(NotSupportedError):
+        list(Entry.objects.filter(user_id=1).annotate(n=Count("tags")))
+    with pytest.raises(NotSupportedError):
+        list(Entry.objects.filter(published__year=2024))
