@@ -47,9 +47,9 @@ from typing import Any
 
 import _common
 import msgpack
+from schemaless_indexer.backfill import Backfill
 
 import schemaless
-from indexer.backfill import Backfill
 
 KIND, INDEX = _common.KIND, _common.INDEX
 FILL_BATCH = 2000  # bodies per put_many / executemany while filling

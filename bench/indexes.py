@@ -119,7 +119,7 @@ def put_one_at_a_time(store: schemaless.Store, bodies: list[dict[str, Any]]) -> 
 
 def drain_in_process(store: schemaless.Store) -> float:
     """Drain the change log with one Worker in this process; the changes per second."""
-    from indexer.worker import Worker
+    from schemaless_indexer.worker import Worker
 
     worker = Worker(store, burst=True, install_signal_handlers=False)
     pending = store.pending_changes()  # connects, untimed
@@ -162,7 +162,7 @@ def drain_in_processes(url: str, workers: int, pending: int) -> float:
 
 
 def _drain_child(url: str, barrier: Any, done: Any) -> None:
-    from indexer.worker import Worker
+    from schemaless_indexer.worker import Worker
 
     store = schemaless.connect(url)
     worker = Worker(store, burst=True, install_signal_handlers=False)

@@ -5,8 +5,9 @@ python examples/quickstart.py        # uses SCHEMALESS_URL, else ./schemaless.db
 
 from __future__ import annotations
 
+from schemaless_indexer.worker import Worker
+
 import schemaless
-from indexer.worker import Worker
 from schemaless import Index
 
 store = schemaless.connect()

@@ -8,8 +8,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from schemaless_indexer.worker import Worker
+
 import schemaless
-from indexer.worker import Worker
 from schemaless import Index
 
 folder = Path(tempfile.mkdtemp())

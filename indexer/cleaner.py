@@ -39,7 +39,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from schemaless.errors import DecodeError
+from schemaless.errors import DecodeError, ShardUnavailable
 from schemaless.index import Index, WrongType
 from schemaless.index_writer import Lock, State
 from schemaless.registry import READY
@@ -328,7 +328,10 @@ class Cleaner:
     def _safe_sweep(self, shard: int, marks: dict[int, tuple[Any, int] | None]) -> int:
         try:
             return self._sweep(shard, marks)
-        except Exception:  # a lock conflict, a shard away: log it, the next pass comes back
+        except ShardUnavailable as exc:  # a lock conflict, a shard away: the next pass comes back
+            logger.warning("cleaner batch on shard %d failed: %s", shard, exc)
+            return 0
+        except Exception:  # a bug: show it whole, and keep the daemon going
             logger.exception("cleaner batch on shard %d failed", shard)
             return 0
 

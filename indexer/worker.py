@@ -11,6 +11,7 @@ refuses) is rolled back and applied again entity by entity, and the entities tha
 are set aside (:mod:`schemaless.failures`) while the rest of the batch is applied.
 
     >>> Worker(store, burst=True).run()    # drain what is there, then return
+    >>> Worker(store, shards=["s0"]).run()  # drain one shard's log: workers scale with shards
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,6 +34,8 @@ from .signals import on_stop
 
 logger = logging.getLogger(__name__)
 
+MAX_BATCH = 1000  # change rows claimed at once: the distributed-engine rule of batches
+
 
 @dataclasses.dataclass(frozen=True)
 class IndexerOptions:
@@ -40,6 +44,12 @@ class IndexerOptions:
     batch_size: int = 500
     poll_interval: float = 0.05
     max_poll_interval: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.batch_size <= MAX_BATCH:  # 0 would claim nothing and spin forever
+            raise ConfigurationError(f"batch_size must be between 1 and {MAX_BATCH}")
+        if not 0 < self.poll_interval <= self.max_poll_interval:
+            raise ConfigurationError("poll intervals must be positive, the first the smaller")
 
 
 @dataclasses.dataclass
@@ -55,7 +65,7 @@ class Stats:
 
 
 class Worker:
-    """One indexer loop over every shard of a store."""
+    """One indexer loop over the shards of a store it drains (``shards``: names; all by default)."""
 
     def __init__(
         self,
@@ -65,8 +75,10 @@ class Worker:
         burst: bool = False,
         max_batches: int | None = None,
         install_signal_handlers: bool = True,
+        shards: Sequence[str] | None = None,
     ) -> None:
         self.store = store
+        self.drained = _positions(store, shards)
         self.options = options or IndexerOptions()
         self.burst = burst
         self.max_batches = max_batches
@@ -86,11 +98,12 @@ class Worker:
     def run(self) -> bool:
         """Loop until stopped (or drained, with burst); True when anything was applied."""
         with on_stop(self.stop, install=self.install_signal_handlers):
-            logger.info("worker started on %d shard(s)", len(self.store.shards))
+            names = ", ".join(self.store.shards[n].name for n in self.drained)
+            logger.info("worker started on %d shard(s): %s", len(self.drained), names)
             while not self._stopping.is_set() and not self._enough():
                 if self.run_once():
                     self._idle = 0.0
-                elif self.burst and self.store.pending_changes() == 0:
+                elif self.burst and self._pending() == 0:
                     self._report(every=0.0)
                     break
                 else:
@@ -104,7 +117,7 @@ class Worker:
         and its changes wait in its log until it is back (the daemon never exits for it).
         """
         applied = 0
-        for shard in range(len(self.store.shards)):
+        for shard in self.drained:
             try:
                 applied += self._batch(shard)
                 self._down.discard(shard)
@@ -117,6 +130,15 @@ class Worker:
                     raise
                 logger.info("an index was dropped under a batch on shard %s; retrying", shard)
         return applied
+
+    def _pending(self) -> int:
+        """Change rows waiting in the logs this worker drains (all of them: held ones too)."""
+        count = sa.select(sa.func.count()).select_from(entity_changes)
+        total = 0
+        for shard in self.drained:
+            with self.store.shards[shard].read() as conn:
+                total += conn.execute(count).scalar_one()
+        return total
 
     def _unavailable(self, shard: int, exc: ShardUnavailable) -> None:
         """Log a shard's outage once when it starts, then every half minute while it lasts."""
@@ -254,6 +276,20 @@ class _Poisoned(Exception):
     def __init__(self, error: Exception, seqs: list[int]) -> None:
         super().__init__(failures.describe(error))
         self.seqs = seqs
+
+
+def _positions(store: Store, names: Sequence[str] | None) -> list[int]:
+    """The positions of the shards named (all of them when None); an unknown name is an error."""
+    known = {shard.name: n for n, shard in enumerate(store.shards)}
+    if names is None:
+        return list(known.values())
+    unknown = [name for name in names if name not in known]
+    if unknown or not names:
+        raise ConfigurationError(
+            f"no shard named {', '.join(unknown) or '(none given)'}: the shards are "
+            f"{', '.join(known)}"
+        )
+    return sorted({known[name] for name in names})
 
 
 def _index_dropped(exc: ConfigurationError) -> bool:

@@ -1,8 +1,9 @@
 """The ``schemaless`` command (also ``python -m schemaless``): migrate, run daemons, inspect.
 
 Every subcommand reads the shards from ``--url`` (repeat it, or separate with commas), else from
-``SCHEMALESS_URL``, else the SQLite file ``./schemaless.db``. The daemons live in ``indexer/``
-and are imported only when their subcommand runs.
+``SCHEMALESS_URL``, else the SQLite file ``./schemaless.db``. The daemons live in the checkout's
+``indexer/`` (``schemaless_indexer`` once installed) and are imported only when their subcommand
+runs.
 
     $ schemaless migrate
     $ schemaless index add entry_by_user --kind entry --field user_id:int --shard-on user_id
@@ -19,6 +20,7 @@ the daemons check that every shard answers and is migrated before they start.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import math
@@ -33,8 +35,6 @@ from .connection import connect
 from .errors import SchemalessError
 from .index import Index
 from .store import Store
-
-logger = logging.getLogger(__name__)
 
 EXIT_USAGE = 2  # bad arguments, an unusable store, an error the store raised
 EXIT_BUG = 3  # an exception of no schemaless type
@@ -109,15 +109,17 @@ def _indexer(args: argparse.Namespace) -> int:
         return _retry_set_aside(args)
     if args.workers > 1:
         return _supervise(args)
-    from indexer.metrics import serve_metrics
-    from indexer.worker import IndexerOptions, Worker
+    from schemaless_indexer.metrics import serve_metrics
+    from schemaless_indexer.worker import IndexerOptions, Worker
 
-    store = _store(args)
+    # A worker given --shard reads only those shards (the others may be down meanwhile).
+    store = _store(args, ready=not args.shards)
     worker = Worker(
         store,
         IndexerOptions(batch_size=args.batch_size),
         burst=args.burst,
         max_batches=args.max_batches,
+        shards=args.shards,
     )
     if args.metrics_port:
         try:
@@ -126,7 +128,7 @@ def _indexer(args: argparse.Namespace) -> int:
             raise SchemalessError(f"--metrics-port {args.metrics_port}: {exc.strerror}") from exc
     worker.run()
     stats = worker.stats
-    logging.getLogger("indexer").info(
+    logging.getLogger("schemaless_indexer").info(
         "stopped after %d changes (%d entities left out of an index, %d set aside)",
         stats.applied,
         stats.skipped,
@@ -145,10 +147,11 @@ def _retry_set_aside(args: argparse.Namespace) -> int:
 
 def _supervise(args: argparse.Namespace) -> int:
     """Run N single-worker processes; pass SIGINT/SIGTERM on and wait for them."""
-    _store(args).close()  # a wrong URL is one error here, not one from every child
+    _store(args, ready=not args.shards).close()  # a wrong URL: one error, not one per child
     argv = [sys.executable, "-m", "schemaless", "indexer", "--batch-size", str(args.batch_size)]
     argv += [f"--url={u}" for u in args.url or []]
     argv += ["--burst"] if args.burst else []
+    argv += [f"--shard={name}" for name in args.shards or []]
     argv += ["--allow-pickle"] if args.allow_pickle else []
     children = []
     for n in range(args.workers):
@@ -201,7 +204,7 @@ def _index_drop(args: argparse.Namespace) -> int:
 
 
 def _backfill(args: argparse.Namespace) -> int:
-    from indexer.backfill import Backfill
+    from schemaless_indexer.backfill import Backfill
 
     done = Backfill(_store(args), args.name, rate=args.rate, batch_size=args.batch_size).run()
     print(f"index {args.name}: backfilled {done} entities")
@@ -209,7 +212,7 @@ def _backfill(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from indexer.cleaner import Cleaner
+    from schemaless_indexer.cleaner import Cleaner
 
     report = Cleaner(_store(args)).verify(args.name, repair=args.repair)
     print(report.format())
@@ -217,7 +220,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _cleaner(args: argparse.Namespace) -> int:
-    from indexer.cleaner import Cleaner
+    from schemaless_indexer.cleaner import Cleaner
 
     Cleaner(_store(args), rate=args.rate).run()
     return 0
@@ -276,14 +279,10 @@ def _literal(text: str) -> Any:
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="schemaless", description=__doc__.split("\n")[0])
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--url", action="append", help="a shard URL (repeat for shards)")
     common.add_argument("-v", "--verbose", action="store_true")
-    common.add_argument(
-        "--allow-pickle",
-        action="store_true",
-        help="read entities stored with serializer='pickle' (trusted data only: reading runs code)",
-    )
+    store_arguments(common)
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     def command(name: str, run: Any, help: str) -> argparse.ArgumentParser:
@@ -294,31 +293,8 @@ def _parser() -> argparse.ArgumentParser:
     command("migrate", _migrate, "create or upgrade the fixed tables on every shard")
     demo = command("demo", _demo, "store, index and query entities, printing what happens")
     demo.add_argument("--count", type=_whole(1), default=5000)
-    ix = command("indexer", _indexer, "drain the change log into the index tables")
-    ix.add_argument("--burst", action="store_true", help="exit once the change log is empty")
-    ix.add_argument("--workers", type=_whole(1, MAX_WORKERS), default=1)
-    ix.add_argument("--batch-size", type=_whole(1, MAX_BATCH), default=500)
-    ix.add_argument("--max-batches", type=_whole(1), default=None)
-    ix.add_argument(
-        "--metrics-port",
-        type=_whole(1, 65535),
-        default=None,
-        help="serve Prometheus metrics on 127.0.0.1:PORT (worker N of --workers on PORT+N)",
-    )
-    ix.add_argument(
-        "--retry-set-aside",
-        action="store_true",
-        help="re-queue the entities set aside as poison (once repaired), then exit",
-    )
-    st = command("status", _status, "show the change log's lag and every index's state")
-    st.add_argument("--json", action="store_true")
-    bf = command("backfill", _backfill, "build a building index from the stored entities")
-    bf.add_argument("name")
-    bf.add_argument("--rate", type=_rate, default=None, help="at most this many entities/s")
-    bf.add_argument("--batch-size", type=_whole(1, MAX_BATCH), default=1000)
-    vf = command("verify", _verify, "compare indexes with the entities (exit 1 when wrong)")
-    vf.add_argument("name", nargs="?")
-    vf.add_argument("--repair", action="store_true")
+    for name, shared in SHARED.items():
+        shared.arguments(command(name, shared.run, shared.help))
     cl = command("cleaner", _cleaner, "verify and repair continuously, recent entities first")
     cl.add_argument("--rate", type=_rate, default=1000.0, help="entities/s to visit")
     _index_commands(sub, common)
@@ -341,3 +317,96 @@ def _index_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     drop = isub.add_parser("drop", parents=[common], help="retire an index and drop its table")
     drop.set_defaults(run=_index_drop)
     drop.add_argument("name")
+
+
+# -- what the Django management commands share -------------------------------------------------
+# `manage.py schemaless_indexer | schemaless_backfill | schemaless_verify | schemaless_status`
+# take the options of these subcommands from here (one definition), and run them through
+# `run_shared` on the store their --database alias names.
+
+
+def store_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of how to open the store, besides where it is (--url, --database)."""
+    p.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="read entities stored with serializer='pickle' (trusted data only: reading runs code)",
+    )
+
+
+def _indexer_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--burst", action="store_true", help="exit once the change log is empty")
+    p.add_argument("--workers", type=_whole(1, MAX_WORKERS), default=1)
+    p.add_argument("--batch-size", type=_whole(1, MAX_BATCH), default=500)
+    p.add_argument("--max-batches", type=_whole(1), default=None)
+    p.add_argument(
+        "--shard",
+        action="append",
+        dest="shards",
+        metavar="NAME",
+        help="drain only this shard's change log (repeat it; default: every shard)",
+    )
+    p.add_argument(
+        "--metrics-port",
+        type=_whole(1, 65535),
+        default=None,
+        help="serve Prometheus metrics on 127.0.0.1:PORT (worker N of --workers on PORT+N)",
+    )
+    p.add_argument(
+        "--retry-set-aside",
+        action="store_true",
+        help="re-queue the entities set aside as poison (once repaired), then exit",
+    )
+
+
+def _status_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true")
+
+
+def _backfill_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name")
+    p.add_argument("--rate", type=_rate, default=None, help="at most this many entities/s")
+    p.add_argument("--batch-size", type=_whole(1, MAX_BATCH), default=1000)
+
+
+def _verify_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", nargs="?")
+    p.add_argument("--repair", action="store_true")
+
+
+@dataclasses.dataclass(frozen=True)
+class Shared:
+    """A subcommand that Django's ``manage.py schemaless_<name>`` runs too."""
+
+    help: str
+    run: Callable[[argparse.Namespace], int]
+    arguments: Callable[[argparse.ArgumentParser], None]
+
+
+SHARED = {
+    "indexer": Shared("drain the change log into the index tables", _indexer, _indexer_arguments),
+    "status": Shared(
+        "show the change log's lag and every index's state", _status, _status_arguments
+    ),
+    "backfill": Shared(
+        "build a building index from the stored entities", _backfill, _backfill_arguments
+    ),
+    "verify": Shared(
+        "compare indexes with the entities (exit 1 when wrong)", _verify, _verify_arguments
+    ),
+}
+
+
+def run_shared(name: str, args: argparse.Namespace) -> int:
+    """Run a shared subcommand on ``args`` (its options, and the shards as ``args.url``).
+
+    Returns its exit status; a store error is raised, for the caller to report.
+
+        >>> run_shared("status", argparse.Namespace(url=["s0=sqlite:///app.db"], json=True,
+        ...                                          allow_pickle=False, verbose=False))
+    """
+    if getattr(args, "metrics_port", None) and args.metrics_port + args.workers > 65536:
+        raise SchemalessError(
+            f"--metrics-port {args.metrics_port}: {args.workers} workers need ports past 65535"
+        )
+    return int(SHARED[name].run(args) or 0)

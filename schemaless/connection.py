@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from . import dialect
+from .cache import Cache, open_cache
 from .codec import Codec
 from .errors import ConfigurationError
 from .shard import DEFAULT_TIMEOUT, Shard
@@ -29,6 +30,8 @@ def connect(
     compress_threshold: int = 4096,
     max_entity_size: int = DEFAULT_MAX_ENTITY_SIZE,
     timeout: float = DEFAULT_TIMEOUT,
+    groups: Mapping[str, Sequence[str]] | None = None,
+    cache: str | Cache | None = None,
     **engine_options: Any,
 ) -> Store:
     """Open a store on one database, or on several named shards.
@@ -37,11 +40,17 @@ def connect(
     ``name=url``), else it uses the embedded SQLite file ``./schemaless.db``. A list of URLs
     names its shards ``s0``, ``s1``, ...; a dict names them itself. ``timeout`` bounds every
     connect, read and write on a server, in seconds. Nothing is created until
-    :meth:`Store.migrate`.
+    :meth:`Store.migrate`. ``groups`` names the shards of each shard group (kinds declared
+    with ``define_kind(kind, group=...)`` live there); ``migrate`` stores them with the bucket
+    map, so later connections need not repeat them. No server is contacted here: the stored
+    map is read, and checked, at first use. ``cache`` (``redis://host:6379/0`` or
+    ``memcached://host:11211``; see :mod:`schemaless.cache`) puts a read-through cache in front
+    of ``get`` and ``get_many``.
 
         >>> store = schemaless.connect("mysql+mysqldb://root@127.0.0.1:3306/app")
         >>> store = schemaless.connect({"s0": "mysql+mysqldb://db0/app",
         ...                             "s1": "mysql+mysqldb://db1/app"}, timeout=1.0)
+        >>> store = schemaless.connect({"s0": url0, "h0": url1}, groups={"history": ["h0"]})
     """
     timeout = _check_timeout(timeout)
     named = shard_urls(url)
@@ -52,7 +61,14 @@ def connect(
     codec = Codec(
         serializer=serializer, allow_pickle=allow_pickle, compress_threshold=compress_threshold
     )
-    return Store(ShardMap(shards), codec=codec, indexing=indexing, max_entity_size=max_entity_size)
+    shard_map = ShardMap(shards, groups=groups)
+    return Store(
+        shard_map,
+        codec=codec,
+        indexing=indexing,
+        max_entity_size=max_entity_size,
+        cache=open_cache(cache),
+    )
 
 
 def shard_urls(url: Urls | None = None) -> dict[str, str]:
@@ -60,7 +76,13 @@ def shard_urls(url: Urls | None = None) -> dict[str, str]:
     if url is None:
         url = os.environ.get("SCHEMALESS_URL") or DEFAULT_URL
     if isinstance(url, Mapping):
-        pairs = [(str(name), str(u).strip()) for name, u in url.items()]
+        if not all(isinstance(u, str) for u in url.values()):
+            raise ConfigurationError("database URLs must be strings")
+        pairs = [(str(name), u.strip()) for name, u in url.items()]
+    elif not isinstance(url, str | Sequence):
+        raise ConfigurationError(
+            f"a database URL must be a str, a list of them or a dict of them, not {url!r}"
+        )
     else:
         listed = url.split(",") if isinstance(url, str) else list(url)
         if not all(isinstance(u, str) for u in listed):
@@ -91,7 +113,13 @@ def _engine(name: str, url: str, timeout: float, options: dict[str, Any]) -> sa.
         return dialect.create_engine(url, timeout=timeout, **options)
     except ConfigurationError:
         raise
-    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError, ValueError) as exc:
+    except (
+        sa.exc.ArgumentError,
+        sa.exc.NoSuchModuleError,
+        ImportError,
+        ValueError,
+        TypeError,  # an option the engine or its driver does not take
+    ) as exc:
         shown = dialect.hide_password(url)
         raise ConfigurationError(f"shard {name}: cannot use {shown!r}: {exc}") from exc
 

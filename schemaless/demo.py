@@ -100,7 +100,7 @@ def _conflict(store: Store, entity_id: Any) -> None:
 
 
 def _add_index_online(store: Store) -> None:
-    from indexer.backfill import Backfill
+    from schemaless_indexer.backfill import Backfill
 
     with step(f"add_index {INDEX.name}: CREATE TABLE + online backfill while writing"):
         print(f"   state after add_index: {store.add_index(INDEX)}")
@@ -135,7 +135,7 @@ def _writer(store: Store) -> Iterator[Callable[[], int]]:
 
 
 def _drain(store: Store) -> None:
-    from indexer.worker import Worker
+    from schemaless_indexer.worker import Worker
 
     with step("indexer --burst: drain the change log into the index tables"):
         worker = Worker(store, burst=True, install_signal_handlers=False)
@@ -159,7 +159,7 @@ def _query(store: Store) -> None:
 
 
 def _verify(store: Store) -> int:
-    from indexer.cleaner import Cleaner
+    from schemaless_indexer.cleaner import Cleaner
 
     with step(f"verify {INDEX.name} against the entities"):
         report = Cleaner(store, install_signal_handlers=False).verify(INDEX.name)

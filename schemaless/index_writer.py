@@ -158,7 +158,8 @@ class IndexWriter:
         """target() of a row as _rows() makes it: the fields' values in the index's order."""
         if index.shard_on is None:
             return home
-        return self.shards.shard_for_value(row[list(index.fields).index(index.shard_on)])
+        value = row[list(index.fields).index(index.shard_on)]
+        return self.shards.shard_for_value(value, index.kind)  # in the kind's shard group
 
     def _replace(
         self,
@@ -175,7 +176,7 @@ class IndexWriter:
             for row in self._safe_rows(index, entity_id, states.get(entity_id), outcome):
                 by_shard.setdefault(self._target(index, row, shard), []).append(row)
         # Rows of a shard_on index may sit on any shard (the value may have moved): clear all.
-        targets = range(len(self.shards)) if index.shard_on else [shard]
+        targets = self.shards.positions(index.kind) if index.shard_on else [shard]
         table = self.registry.table(index)
         for target in targets:
             on = conn if target == shard else remote.begin(target)

@@ -1,8 +1,10 @@
 """Running the alembic migrations of the fixed tables, from a checkout or an installed wheel.
 
-The script directory ``migrations/`` is shipped beside the ``schemaless`` package (a top-level
-folder in the wheel, as in the checkout), so it is found relative to this file. alembic keeps its
-version in ``schemaless_alembic_version``, never in the application's own ``alembic_version``.
+The script directory is the checkout's top-level ``migrations/``, which the wheel installs beside
+the ``schemaless`` package as ``schemaless_migrations/`` (site-packages gains no name but
+``schemaless*``: see pyproject.toml), so it is found relative to this file, under either name.
+alembic keeps its version in ``schemaless_alembic_version``, never in the application's own
+``alembic_version``.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ VERSION_TABLE = "schemaless_alembic_version"
 
 
 def script_location() -> Path:
-    path = Path(__file__).resolve().parent.parent / "migrations"
-    if not (path / "env.py").is_file():
-        raise ConfigurationError(f"the migrations folder is missing at {path}")
-    return path
+    """The alembic script directory: installed from a wheel, else in the checkout."""
+    root = Path(__file__).resolve().parent.parent
+    for path in (root / "schemaless_migrations", root / "migrations"):
+        if (path / "env.py").is_file():
+            return path
+    raise ConfigurationError(f"the migrations folder is missing at {root / 'migrations'}")
 
 
 def upgrade(conn: Connection, revision: str = "head") -> None:

@@ -106,17 +106,21 @@ class Registry:
     def add(self, index: Index) -> str:
         """Create the table and register the index; returns its state.
 
-        Adding the same definition again changes nothing; another definition under a registered
-        name raises ConfigurationError, since definitions are immutable.
+        Adding the same definition again changes nothing but what an earlier add cut short by
+        an outage left undone (a shard without the table or its registry row); another
+        definition under a registered name raises ConfigurationError: definitions are immutable.
         """
         self._snapshot = None
-        existing = {e.index.name: e for e in self.entries()}
-        if index.name in existing:
-            return self._same(existing[index.name], index)
+        entry = {e.index.name: e for e in self.entries()}.get(index.name)
+        if entry is not None:
+            self._same(entry, index)
         for shard in self.shards:
             with shard.ddl(f"add_index {index.name!r}") as conn:
                 self.table(index).create(conn, checkfirst=True)
-                conn.execute(indexes.insert(), _row(index, BUILDING))
+                if not self._registered(conn, index.name):
+                    conn.execute(indexes.insert(), _row(index, entry.state if entry else BUILDING))
+        if entry is not None:
+            return entry.state
         if not self._has_entities(index.kind):
             self.set_state(index.name, READY)
             return READY
@@ -162,6 +166,11 @@ class Registry:
             return
         with self.shards[shard].begin() as own:
             own.execute(stmt, values)
+
+    @staticmethod
+    def _registered(conn: Connection, name: str) -> bool:
+        stmt = sa.select(indexes.c.name).where(indexes.c.name == name)
+        return conn.execute(stmt).first() is not None
 
     def _same(self, entry: Entry, index: Index) -> str:
         if entry.index != index:

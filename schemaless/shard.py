@@ -243,8 +243,8 @@ class Breaker:
         if error.shard != self.shard or isinstance(error, ShardBusy) or waited < self.slow:
             return
         now = time.monotonic()
-        log = logger.warning if now - self._open_until > 30.0 else logger.debug  # not per probe
-        log("shard %s did not answer for %.1f s: %s", self.shard, waited, error)
+        # DEBUG only: the caller gets the error, and the daemons log outages themselves.
+        logger.debug("shard %s did not answer for %.1f s: %s", self.shard, waited, error)
         self._reason = str(error)[:200]
         self._open_until = now + self.timeout
 

@@ -36,6 +36,7 @@ from .errors import (
     OutcomeUnknown,
     SchemalessError,
     ShardBusy,
+    ShardUnavailable,
 )
 from .kinds import Kind
 from .query import Query
@@ -327,14 +328,24 @@ class Store:
 
     def _size_limit(self) -> int:
         """The bytes an escaped blob may take in a statement: the smallest max_allowed_packet
-        of the shards less the statement around it (no limit where no server sets one)."""
+        of the shards less the statement around it (no limit where no server sets one).
+
+        A shard that does not answer is left out until it does (its own writes fail anyway),
+        so a store opened during one shard's outage still writes to the others.
+        """
         if self._limit is None:
-            limit = _NO_PACKET_LIMIT
+            limit, complete = _NO_PACKET_LIMIT, True
             for shard in self.shards:
-                with shard.read() as conn:
-                    packet = dialect.max_packet(conn)
+                try:
+                    with shard.read() as conn:
+                        packet = dialect.max_packet(conn)
+                except ShardUnavailable:
+                    complete = False
+                    continue
                 if packet is not None:
                     limit = min(limit, packet - _PACKET_OVERHEAD)
+            if not complete:
+                return limit
             self._limit = limit
         return self._limit
 

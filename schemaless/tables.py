@@ -124,3 +124,41 @@ def index_table(name: str, fields: dict[str, str], metadata: sa.MetaData | None 
         sa.Index(f"ix_{name}_query", *fields, "entity_id"),
         **_mysql,
     )
+
+
+# The placement of data (DESIGN 6, "The map is data"), a copy on every shard. One row per
+# shard group: the group's number (carried in the ids it mints), the map's version and the
+# owner of each of its 4096 buckets, as ranges ("s0:0-2047,s1:2048-4095"). One row per group
+# makes a flip of the map one atomic UPDATE on each shard.
+shard_map = sa.Table(
+    "schemaless_shard_map",
+    metadata,
+    sa.Column("shard_group", sa.String(64), primary_key=True),
+    sa.Column("number", sa.Integer(), nullable=False, autoincrement=False),
+    sa.Column("version", sa.BigInteger(), nullable=False),
+    sa.Column("owners", sa.Text(), nullable=False),
+    sa.Column("updated", dialect.timestamp(), nullable=False),
+    **_mysql,
+)
+
+# This shard's own name, written by the first migrate: a shard listed under another name (a
+# list of URLs in another order) is refused instead of being handed another shard's buckets.
+shard_identity = sa.Table(
+    "schemaless_shard",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("created", dialect.timestamp(), nullable=False),
+    **_mysql,
+)
+
+# Kinds declared with Store.define_kind: the group their entities live in, and the field whose
+# value's bucket their new ids are minted in (colocation).
+kinds = sa.Table(
+    "schemaless_kinds",
+    metadata,
+    sa.Column("kind", sa.String(64), primary_key=True),
+    sa.Column("shard_group", sa.String(64), nullable=False),
+    sa.Column("colocate_on", sa.String(64), nullable=True),
+    sa.Column("created", dialect.timestamp(), nullable=False),
+    **_mysql,
+)

@@ -17,6 +17,8 @@ second and leaves nothing behind when stopped.
 again on the same port and watch InnoDB recover. `create_database()` and `drop_database()` also
 exist as functions taking a server URL, for a server you run yourself.
 
+`Memcached` does the same for a private memcached, in front of which the cache is tested.
+
 Only the standard library is imported here; the drivers are imported when first needed.
 """
 
@@ -37,6 +39,7 @@ from types import TracebackType
 from typing import Any
 
 __all__ = [
+    "Memcached",
     "MySQLServer",
     "actual_rows",
     "create_database",
@@ -196,6 +199,84 @@ class MySQLServer:
                     f"its log ends with:\n{_tail(self._dir / 'error.log')}"
                 )
             time.sleep(0.05)
+
+
+class Memcached:
+    """A memcached of our own on a free port of 127.0.0.1, for the cache's tests and benchmark.
+
+    ``kill()`` (SIGKILL) and ``pause()``/``resume()`` (SIGSTOP/SIGCONT) make a dead or a
+    silent cache; ``start()`` after ``kill()`` starts an empty one on the same port.
+
+        with Memcached() as cache:
+            store = schemaless.connect(url, cache=cache.url)
+    """
+
+    def __init__(self, *, memory_mb: int = 64, startup_timeout: float = 10.0) -> None:
+        self.memory_mb = memory_mb
+        self.startup_timeout = startup_timeout
+        self.port = 0
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"memcached://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> Memcached:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> Memcached:
+        """Start it and return once it accepts connections."""
+        binary = shutil.which("memcached", path=_SEARCH_PATH)
+        if binary is None:
+            raise RuntimeError("memcached not found (Debian: apt-get install memcached)")
+        self.port = self.port or _free_port()
+        command = [binary, "-l", "127.0.0.1", "-p", str(self.port), "-U", "0"]
+        command += ["-m", str(self.memory_mb), *(["-u", "root"] if os.geteuid() == 0 else [])]
+        self._process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + self.startup_timeout
+        while not _accepts(self.port):
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                code = self._process.poll()
+                self.stop()
+                raise RuntimeError(f"memcached on port {self.port} did not start (exit {code})")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self.resume()
+            self._process.terminate()
+            self._process.wait(timeout=10)
+            self._process = None
+
+    def kill(self) -> None:
+        """End it with SIGKILL, as a crash would."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGKILL)
+            self._process.wait()
+            self._process = None
+
+    def pause(self) -> None:
+        """SIGSTOP: it keeps its connections and its data, and answers nothing."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)
+
+
+def _accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
 
 
 def create_database(server_url: str, name: str) -> str:

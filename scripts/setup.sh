@@ -28,6 +28,7 @@ has() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/l
 missing=()
 has mariadbd || has mysqld || missing+=(mariadb-server)
 has pkg-config || missing+=(pkg-config)
+has memcached || missing+=(memcached)  # the cache tests start a private one
 has mysql_config || has mariadb_config ||
     { has pkg-config && { pkg-config --exists mariadb || pkg-config --exists libmariadb; }; } ||
     missing+=(libmariadb-dev)

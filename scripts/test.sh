@@ -13,8 +13,5 @@ step() {
 step .venv/bin/ruff check .
 step .venv/bin/ruff format --check .
 step .venv/bin/mypy
-# Django settings are configured once per process: the old Django layer's tests and the new
-# backend's run in two pytest sessions until the backend replaces the old layer (issue 10).
-step .venv/bin/python -m pytest --ignore=tests/django_backend "$@"
-step .venv/bin/python -m pytest tests/django_backend "$@"
+step .venv/bin/python -m pytest "$@"
 exit "$status"

@@ -1,9 +1,8 @@
-"""The Django app of schemaless: system checks, and a fresh store when settings change."""
+"""The Django app of schemaless: its management commands (``schemaless_indexer`` and others)."""
 
 from __future__ import annotations
 
 from django.apps import AppConfig
-from django.core.signals import setting_changed
 
 
 class SchemalessConfig(AppConfig):
@@ -12,9 +11,4 @@ class SchemalessConfig(AppConfig):
     name = "schemaless.django"
     label = "schemaless"
     verbose_name = "schemaless"
-
-    def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the checks)
-        from .conf import on_setting_changed
-
-        setting_changed.connect(on_setting_changed, dispatch_uid="schemaless.reset_store")
+    default_auto_field = "django.db.models.BigAutoField"

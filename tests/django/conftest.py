@@ -1,124 +1,119 @@
-"""Django configured once for the session; each test gets fresh shards on SQLite or MySQL.
+"""Django set up once for the backend's tests; each test gets a fresh store alias.
 
-Settings are configured at import (before the test modules import the blog models). A test
-that touches the store takes the ``databases`` fixture: it points a Django ``DATABASES`` entry
-at the fresh database of the root ``db_url`` fixture (``default`` for SQLite, ``mysql`` for
-MySQL), in place, as Django's test runner rewrites NAME, names it in ``SCHEMALESS``, and runs
-``schemaless_migrate``.
+Settings come from ``settings.py``: Django's tables (and PlainEntry, the reference twin) on an
+in-memory SQLite "default", entities on the "entities" alias, which the ``entities`` fixture
+points at a fresh database (a SQLite file, or a new database on the MySQL server), in place,
+as Django's test runner rewrites NAME, and migrates with Django's own ``migrate``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
-import os
-import tempfile
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import django
 import pytest
 from django.conf import settings
 from django.core.management import call_command
-from django.test.utils import override_settings
+from django.db import connections
 from sqlalchemy.engine import make_url
 
-import schemaless
-from indexer.worker import Worker
+from tests.django import settings as test_settings
 
-TEMPLATES = {
-    "blog/entry_list.html": (
-        "{% for entry in entry_list %}{{ entry.title }};{% endfor %}"
-        "|page {{ page_obj.number }} of {{ paginator.num_pages }}"
-    ),
-    "blog/entry_detail.html": "{{ object.title }} by {{ object.user_id }}",
-}
-
-UNUSED = os.path.join(tempfile.gettempdir(), "schemaless-django-never-opened.sqlite3")
+# The example site's app ``feed`` is installed too: its pages are tested here.
+FEED_SITE = Path(__file__).resolve().parents[2] / "examples" / "feed"
+if str(FEED_SITE) not in sys.path:
+    sys.path.insert(0, str(FEED_SITE))
 
 if not settings.configured:
-    settings.configure(
-        SECRET_KEY="schemaless-tests",
-        USE_TZ=True,
-        TIME_ZONE="UTC",
-        INSTALLED_APPS=["schemaless.django", "tests.django.blog"],
-        # Each test that touches the store points NAME at its own file; this one is never opened.
-        DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": UNUSED}},
-        SCHEMALESS={"DATABASES": ["default"], "INDEXING": "async"},
-        TEMPLATES=[
-            {
-                "BACKEND": "django.template.backends.django.DjangoTemplates",
-                "OPTIONS": {"loaders": [("django.template.loaders.locmem.Loader", TEMPLATES)]},
-            }
-        ],
-        LOGGING_CONFIG=None,
-    )
+    settings.configure(**{k: getattr(test_settings, k) for k in dir(test_settings) if k.isupper()})
     django.setup()
+    call_command("migrate", database="default", verbosity=0)
+
+ENGINES = {
+    "sqlite": "schemaless.django.backends.sqlite3",
+    "mysql": "schemaless.django.backends.mysql",
+}
 
 
-def django_database(url: str) -> dict[str, Any]:
-    """The Django DATABASES entry naming the database at a SQLAlchemy URL."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": parsed.database}
+def alias_settings(backend: str, target: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The "entities" entry for a SQLite file path or a MySQL URL."""
+    entry: dict[str, Any] = {"ENGINE": ENGINES[backend], "OPTIONS": {"INDEXING": "sync", **options}}
+    if backend == "sqlite":
+        return {**entry, "NAME": target}
+    url = make_url(target)
     return {
-        "ENGINE": "django.db.backends.mysql",
-        "NAME": parsed.database,
-        "USER": parsed.username or "",
-        "PASSWORD": parsed.password or "",
-        "HOST": parsed.host or "",
-        "PORT": str(parsed.port or ""),
+        **entry,
+        "NAME": url.database,
+        "USER": url.username or "",
+        "PASSWORD": url.password or "",
+        "HOST": url.host or "",
+        "PORT": str(url.port or ""),
     }
 
 
-@contextlib.contextmanager
-def use_database(url: str, indexing: str = "async") -> Iterator[str]:
-    """Point an alias at ``url`` (in place) and name it in SCHEMALESS; restore both after."""
-    alias = "default" if url.startswith("sqlite") else "mysql"
-    before = settings.DATABASES.get(alias)
-    settings.DATABASES[alias] = django_database(url)
-    try:
-        with override_settings(SCHEMALESS={"DATABASES": [alias], "INDEXING": indexing}):
-            yield alias
-    finally:
-        if before is None:
-            del settings.DATABASES[alias]
-        else:
-            settings.DATABASES[alias] = before
-
-
-@pytest.fixture
-def databases(db_url: str) -> Iterator[schemaless.Store]:
-    """Fresh, migrated shards (tables and the blog models' indexes), async indexing."""
-    with use_database(db_url):
-        yield migrated()
-
-
-@pytest.fixture
-def sync_databases(db_url: str) -> Iterator[schemaless.Store]:
-    """Fresh, migrated shards whose writes index themselves (INDEXING "sync")."""
-    with use_database(db_url, indexing="sync"):
-        yield migrated()
-
-
-def migrated() -> schemaless.Store:
-    from schemaless.django import get_store
-
-    call_command("schemaless_migrate", stdout=io.StringIO())
-    return get_store()
-
-
-def drain() -> None:
-    """Run the indexer until the change log is empty, as `schemaless_indexer --burst` does."""
-    from schemaless.django import get_store
-
-    Worker(get_store(), burst=True, install_signal_handlers=False).run()
+def point_entities(entry: dict[str, Any]) -> None:
+    """Point the "entities" alias at another database: a new connection on next use."""
+    connections["entities"].close()
+    del connections["entities"]
+    settings.DATABASES["entities"].clear()
+    settings.DATABASES["entities"].update(entry)
+    connections.configure_settings(settings.DATABASES)  # Django's defaults (TIME_ZONE...)
 
 
 @pytest.fixture(autouse=True)
-def _fresh_store() -> Iterator[None]:
-    """No test sees the store (or its open connections) of another."""
-    from schemaless.django import reset_store
+def _database_access(django_db_blocker: Any) -> Iterator[None]:
+    """pytest-django blocks database access outside its ``db`` fixture; these tests manage their
+    own databases (fresh ones per test), so they may use them."""
+    with django_db_blocker.unblock():
+        yield
 
-    yield
-    reset_store()
+
+@pytest.fixture(params=["sqlite", "mysql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database for the alias: a file path, or a MySQL URL."""
+    if backend == "sqlite":
+        return str(tmp_path / "entities.db")
+    return str(request.getfixturevalue("mysql_url"))
+
+
+@pytest.fixture
+def store_options() -> dict[str, Any]:
+    """Extra OPTIONS of the alias; a test module overrides it."""
+    return {}
+
+
+@pytest.fixture
+def unmigrated(backend: str, database: str, store_options: dict[str, Any]) -> Iterator[str]:
+    """The "entities" alias on a fresh database, not migrated; its alias."""
+    before = dict(settings.DATABASES["entities"])
+    point_entities(alias_settings(backend, database, store_options))
+    try:
+        yield "entities"
+    finally:
+        point_entities(before)
+
+
+@pytest.fixture
+def entities(unmigrated: str) -> Iterator[str]:
+    """The "entities" alias on a fresh database migrated by Django's ``migrate``."""
+    call_command("migrate", database=unmigrated, verbosity=0, stdout=io.StringIO())
+    from tests.django.shop.models import PlainEntry
+
+    PlainEntry.objects.all().delete()
+    yield unmigrated
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("backend") == "mysql":
+            item.add_marker(pytest.mark.mysql)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from schemaless.testing import MySQLServer
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -22,6 +24,21 @@ def rounds(request: pytest.FixtureRequest) -> int:
     if count < 1:
         raise pytest.UsageError("--rounds must be at least 1")
     return count
+
+
+@pytest.fixture(scope="module")
+def private_server() -> Iterator[MySQLServer]:
+    """A mariadbd of the test module's own, to kill (``kill``/``start``) and stop
+    (``pause``/``resume``); each test leaves it running. Under CI it must start."""
+    server = MySQLServer()
+    try:
+        server.start()
+    except RuntimeError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"cannot start a MySQL server, and CI must not skip: {exc}")
+        pytest.skip(f"cannot start a MySQL server: {exc}")
+    yield server
+    server.stop()
 
 
 class Daemon:

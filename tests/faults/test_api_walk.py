@@ -20,12 +20,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from schemaless_indexer.backfill import Backfill
+from schemaless_indexer.cleaner import Cleaner
+from schemaless_indexer.worker import Worker
 from sqlalchemy.engine import make_url
 
 import schemaless
-from indexer.backfill import Backfill
-from indexer.cleaner import Cleaner
-from indexer.worker import Worker
 from schemaless import ConfigurationError, Entity, Index, ShardUnavailable
 from schemaless.status import status
 from schemaless.testing import create_database, drop_database

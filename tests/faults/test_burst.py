@@ -6,8 +6,9 @@ import threading
 import time
 from collections import Counter
 
+from schemaless_indexer.worker import Worker
+
 import schemaless
-from indexer.worker import Worker
 from schemaless import Index
 from schemaless.testing import actual_rows, expected_rows
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -124,34 +126,38 @@ class Outcome:
 
 
 def run_all(argvs: list[list[str]], timeout: float = 30.0, **env: str) -> list[Outcome]:
-    """Run ``python -m schemaless ARGV`` for every argv at once (they mostly wait on sockets)."""
+    """Run ``python -m schemaless ARGV`` for every argv at once (they mostly wait on sockets).
+
+    Each runs in a process group of its own, killed whole at the end: a command that hangs, or
+    the children of ``--workers``, must not outlive the test (nor hold its pipes open).
+    """
     environ = {k: v for k, v in os.environ.items() if k != "SCHEMALESS_URL"}
     environ.update(PYTHONPATH=str(ROOT), **env)
-    started = [
-        (
-            argv,
-            subprocess.Popen(
-                [sys.executable, "-m", "schemaless", *argv],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                env=environ,
-                cwd=ROOT,
-            ),
-        )
-        for argv in argvs
-    ]
+    command = [sys.executable, "-m", "schemaless"]
+    options: dict[str, Any] = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    options.update(env=environ, cwd=ROOT, start_new_session=True)
+    started = [(argv, subprocess.Popen([*command, *argv], **options)) for argv in argvs]
     deadline = time.monotonic() + timeout
     outcomes = []
-    for argv, process in started:
-        try:
-            out, err = process.communicate(timeout=max(deadline - time.monotonic(), 0.1))
-            outcomes.append(Outcome(argv, process.returncode, out, err))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            out, err = process.communicate()
-            outcomes.append(Outcome(argv, None, out, err))  # hung
+    try:
+        for argv, process in started:
+            try:
+                out, err = process.communicate(timeout=max(deadline - time.monotonic(), 0.1))
+                outcomes.append(Outcome(argv, process.returncode, out, err))
+            except subprocess.TimeoutExpired:
+                _kill_group(process)
+                out, err = process.communicate()
+                outcomes.append(Outcome(argv, None, out, err))  # hung
+    finally:
+        for _, process in started:
+            _kill_group(process)
+            process.wait()
     return outcomes
+
+
+def _kill_group(process: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 def assert_one_line_errors(outcomes: list[Outcome], expected: str, code: int = 2) -> None:

@@ -204,9 +204,7 @@ def test_a_silent_shard_fails_later_calls_at_once_then_is_tried_again(
     assert store.put("breaker", {"n": 2}, id=entity.id).version == 2
 
 
-def test_a_silent_server_costs_one_read_timeout_not_three(
-    proxy: Proxy, database: str
-) -> None:
+def test_a_silent_server_costs_one_read_timeout_not_three(proxy: Proxy, database: str) -> None:
     """libmysqlclient retries a timed-out read twice (3x read_timeout); libmariadb does not.
 
     The layer's timeouts assume the latter (dialect.socket_timeout); a driver built against

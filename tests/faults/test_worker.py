@@ -9,8 +9,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from schemaless_indexer.worker import Worker
+
 import schemaless
-from indexer.worker import Worker
 from schemaless import Index
 from schemaless.testing import actual_rows, expected_rows
 

@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
+from schemaless_indexer.backfill import Backfill
+from schemaless_indexer.worker import Worker
 
 import schemaless
-from indexer.backfill import Backfill
-from indexer.worker import Worker
 from schemaless import Index
 from schemaless.status import status
 from schemaless.testing import actual_rows, expected_rows, run_command

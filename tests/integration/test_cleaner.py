@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from schemaless_indexer.cleaner import Cleaner, Finding
+from schemaless_indexer.worker import Worker
 
 import schemaless
-from indexer.cleaner import Cleaner, Finding
-from indexer.worker import Worker
 from schemaless import Index
 from schemaless.testing import actual_rows, expected_rows, run_command
 

@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
+from schemaless_indexer.worker import Worker
 
 import schemaless
-from indexer.worker import Worker
 from schemaless import Index
 from schemaless.testing import actual_rows, expected_rows
 

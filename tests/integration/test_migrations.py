@@ -24,6 +24,7 @@ def test_migrate_twice_changes_nothing(store: schemaless.Store) -> None:
     store.migrate()
     names = set(sa.inspect(store.shards.engines[0]).get_table_names())
     assert {"entities", "entity_changes", "schemaless_indexes", "entity_failures"} <= names
+    assert {"schemaless_shard_map", "schemaless_shard", "schemaless_kinds"} <= names
     assert VERSION_TABLE in names
     assert "alembic_version" not in names
 
@@ -31,7 +32,7 @@ def test_migrate_twice_changes_nothing(store: schemaless.Store) -> None:
 def test_the_version_table_is_our_own(store: schemaless.Store) -> None:
     with store.shards.engines[0].connect() as conn:
         versions = conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).all()
-    assert versions == [("0002",)]
+    assert versions == [("0003",)]
 
 
 def test_entities_is_innodb_with_the_contract_columns(mysql_url: str) -> None:

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from schemaless_indexer.cleaner import Cleaner
+from schemaless_indexer.worker import Worker
 
 import schemaless
-from indexer.cleaner import Cleaner
-from indexer.worker import Worker
 from schemaless import DecodeError, Index, InvalidQuery
 from schemaless.failures import requeue
 from schemaless.status import format_status, status
@@ -340,7 +340,7 @@ def test_verify_counts_undecodable_entities_instead_of_crashing(store: schemales
 
 
 def test_a_backfill_sets_poison_aside_and_makes_the_index_ready(store: schemaless.Store) -> None:
-    from indexer.backfill import Backfill
+    from schemaless_indexer.backfill import Backfill
 
     made = store.put_many("thing", [{"n": n} for n in range(30)])
     drain(store)  # no index yet: the change log is empty, the backfill has it all to do

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from schemaless_indexer.worker import Worker
 
 import schemaless
-from indexer.worker import Worker
 from schemaless import Index
 from schemaless.tables import entities
 from schemaless.testing import actual_rows, create_database, drop_database, expected_rows

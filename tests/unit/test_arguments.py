@@ -74,7 +74,7 @@ def test_wrong_options_to_connect_raise_configuration_error(
 @pytest.mark.parametrize(
     "url",
     [
-        pytest.param(7, marks=pytest.mark.xfail(strict=True, reason="connection.shard_urls")),
+        7,
         ["sqlite:///x.db", 7],
         {"s0": 7},
         "not a url",
@@ -83,3 +83,16 @@ def test_wrong_options_to_connect_raise_configuration_error(
 def test_wrong_urls_to_connect_raise_configuration_error(url: Any) -> None:
     with pytest.raises(ConfigurationError):
         schemaless.connect(url)
+
+
+def test_an_unknown_engine_option_raises_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError):
+        schemaless.connect(f"sqlite:///{tmp_path / 'x.db'}", no_such_option=1)
+
+
+@pytest.mark.parametrize("options", [{"batch_size": 0}, {"batch_size": 1001}, {"poll_interval": 0}])
+def test_indexer_options_out_of_range_raise_configuration_error(options: dict[str, Any]) -> None:
+    from schemaless_indexer.worker import IndexerOptions
+
+    with pytest.raises(ConfigurationError):
+        IndexerOptions(**options)

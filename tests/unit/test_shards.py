@@ -8,14 +8,22 @@ import pytest
 import sqlalchemy as sa
 
 from schemaless import ConfigurationError
+from schemaless.bucket_map import BucketMap
 from schemaless.connection import shard_urls
 from schemaless.shard import Shard
 from schemaless.shards import ShardMap
 
 
+def _computed(count: int) -> ShardMap:
+    """A map of ``count`` shards routing by the first map a migrate would store."""
+    names = [f"s{n}" for n in range(count)]
+    maps = {"default": BucketMap.initial("default", 0, names)}
+    return ShardMap([Shard(name, sa.create_engine("sqlite://")) for name in names], maps=maps)
+
+
 @pytest.fixture
 def shards() -> ShardMap:
-    return ShardMap([Shard(f"s{n}", sa.create_engine("sqlite://")) for n in range(3)])
+    return _computed(3)
 
 
 def test_ids_spread_evenly(shards: ShardMap) -> None:
@@ -31,8 +39,7 @@ def test_equal_index_values_route_to_the_same_shard(shards: ShardMap) -> None:
 
 
 def test_routing_is_stable_across_maps() -> None:
-    a = ShardMap([Shard(f"s{n}", sa.create_engine("sqlite://")) for n in range(2)])
-    b = ShardMap([Shard(f"s{n}", sa.create_engine("sqlite://")) for n in range(2)])
+    a, b = _computed(2), _computed(2)
     assert [a.shard_for_value(f"user{n}") for n in range(20)] == [
         b.shard_for_value(f"user{n}") for n in range(20)
     ]

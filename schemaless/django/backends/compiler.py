@@ -26,9 +26,9 @@ from django.db.models.sql.constants import CURSOR, MULTI, NO_RESULTS, ROW_COUNT,
 
 import schemaless
 
+from ..models import VersionField, saving
 from .base import is_schemaless
 from .errors import mapped
-from .models import VersionField, saving
 from .selection import PK, Order, Selection
 from .values import to_body
 from .where import Filter
@@ -108,6 +108,11 @@ class SelectCompiler(Compiler):
 
     def rows(self) -> list[Row]:
         """The rows of the query: aggregates (counts) in one row, else one row per entity."""
+        if self.query.select_related:
+            # An optimisation only: each related object is fetched by pk when it is read,
+            # rather than joined (the admin's delete page asks for it, for one).
+            self.query = self.query.clone()
+            self.query.select_related = False
         _, order_by, _ = self.pre_sql_setup()  # type: ignore[attr-defined]
         self.check_supported()
         selected = [expr for expr, _, _ in self.select]  # type: ignore[attr-defined]
@@ -124,7 +129,7 @@ class SelectCompiler(Compiler):
 
     def _counts(self, selected: list[Any]) -> Row:
         for expression in selected:
-            if not isinstance(expression, Count) or expression.distinct or expression.filter:
+            if not isinstance(expression, Count) or _is_distinct(expression) or expression.filter:
                 raise NotSupportedError(
                     f"{expression!r}: schemaless answers no aggregate but count()"
                 )
@@ -133,13 +138,13 @@ class SelectCompiler(Compiler):
 
     def _getter(self, expression: Any) -> Getter:
         if isinstance(expression, Ref):
-            expression = expression.source
+            expression = _referenced(expression)
         if isinstance(expression, Value):
             constant = expression.value
             return lambda _entity: constant
         if not isinstance(expression, Col):
             raise NotSupportedError(f"{expression!r}: annotations are not supported by schemaless")
-        field = expression.target
+        field: Any = expression.target
         if field.primary_key:
             return lambda entity: entity.id
         if isinstance(field, VersionField):
@@ -299,9 +304,10 @@ def _count(aggregate: Any, rows: list[Row], positions: dict[str, int]) -> int:
     source = aggregate.get_source_expressions()[0]
     if isinstance(source, Star):
         return len(rows)
-    if not isinstance(source, Ref) or source.refs not in positions:
+    refs = getattr(source, "refs", None) if isinstance(source, Ref) else None
+    if refs not in positions:
         raise NotSupportedError(f"{aggregate!r} is not supported by schemaless")
-    values = [row[positions[source.refs]] for row in rows]
+    values = [row[positions[refs]] for row in rows]
     present = [v for v in values if v is not None]
     return len({_hashable(v) for v in present}) if aggregate.distinct else len(present)
 
@@ -324,10 +330,10 @@ def _order(order_by: list[Any]) -> list[Order]:
     for expression, _ in order_by:
         target = expression.expression
         if isinstance(target, Ref):
-            target = target.source
+            target = _referenced(target)
         if not isinstance(target, Col):
             raise NotSupportedError(f"order_by({target!r}): schemaless orders by fields only")
-        field = target.target
+        field: Any = target.target
         key = PK if field.primary_key else field.column
         made.append(Order(key, bool(expression.descending)))
     return made
@@ -353,3 +359,12 @@ def _hashable(value: Any) -> Any:
     if isinstance(value, dict):
         return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
     return value
+
+
+def _referenced(ref: Ref) -> Any:
+    """The expression a Ref (an alias in ORDER BY or an aggregate) stands for."""
+    return ref.get_source_expressions()[0]
+
+
+def _is_distinct(aggregate: Any) -> bool:
+    return bool(aggregate.distinct)

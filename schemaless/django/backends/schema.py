@@ -38,11 +38,11 @@ class SchemaEditor:
             self.add_index(model, index)
         return None
 
-    def delete_model(self, model: Any) -> None:
+    def delete_model(self, model: Any, *args: Any, **kwargs: Any) -> None:
         """Drops the model's indexes. Its entities stay (a kind is only a name): delete them
         with ``Model.objects.all().delete()`` first to empty it."""
         if not is_schemaless(model):
-            return super().delete_model(model)  # type: ignore[misc]
+            return super().delete_model(model, *args, **kwargs)  # type: ignore[misc]
         for index in model._meta.indexes:
             self.remove_index(model, index)
         return None
@@ -82,7 +82,7 @@ class SchemaEditor:
         store = self.connection.store
         state = store.add_index(store_index(model, index))
         if state != "ready" and self.connection.schemaless.backfill_on_migrate:
-            from indexer.backfill import Backfill
+            from schemaless_indexer.backfill import Backfill
 
             Backfill(store, index.name, install_signal_handlers=False).run()
         return None

@@ -88,7 +88,7 @@ def _int(field: Any, value: Any) -> int:
 
 def _decimal(field: Any, value: Any) -> decimal.Decimal:
     try:
-        return decimal.Decimal(format_number(value, field.max_digits, field.decimal_places))
+        return decimal.Decimal(str(format_number(value, field.max_digits, field.decimal_places)))
     except decimal.InvalidOperation as exc:
         raise DataError(f"{field.name}: {value} does not fit max_digits") from exc
 

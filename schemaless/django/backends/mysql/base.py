@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.backends.mysql import base, features, operations
+from django.db.backends.mysql import base, features, operations, schema
 
 from .. import base as schemaless
 from ..schema import SchemaEditor
@@ -16,7 +16,7 @@ class DatabaseOperations(schemaless.Operations, operations.DatabaseOperations):
     compiler_module = "schemaless.django.backends.mysql.compiler"
 
 
-class DatabaseSchemaEditor(SchemaEditor, base.DatabaseSchemaEditor):
+class DatabaseSchemaEditor(SchemaEditor, schema.DatabaseSchemaEditor):
     pass
 
 

@@ -21,21 +21,21 @@ from django.db.models.sql.compiler import (
 from .. import compiler
 
 
-class SQLCompiler(compiler.SelectCompiler, _Select):
+class SQLCompiler(compiler.SelectCompiler, _Select):  # type: ignore[misc]
     pass
 
 
-class SQLInsertCompiler(compiler.InsertCompiler, _Insert):
+class SQLInsertCompiler(compiler.InsertCompiler, _Insert):  # type: ignore[misc]
     pass
 
 
-class SQLDeleteCompiler(compiler.DeleteCompiler, _Delete):
+class SQLDeleteCompiler(compiler.DeleteCompiler, _Delete):  # type: ignore[misc]
     pass
 
 
-class SQLUpdateCompiler(compiler.UpdateCompiler, _Update):
+class SQLUpdateCompiler(compiler.UpdateCompiler, _Update):  # type: ignore[misc]
     pass
 
 
-class SQLAggregateCompiler(compiler.AggregateCompiler, _Aggregate):
+class SQLAggregateCompiler(compiler.AggregateCompiler, _Aggregate):  # type: ignore[misc]
     pass

@@ -1,0 +1,20 @@
+from django.contrib import admin
+
+from .models import Comment, Entry, Like
+
+
+@admin.register(Entry)
+class EntryAdmin(admin.ModelAdmin):
+    list_display = ["title", "user", "published"]
+    search_fields = ["user__exact"]  # an exact match on an index's leading field
+    ordering = ["-published"]
+
+
+@admin.register(Like)
+class LikeAdmin(admin.ModelAdmin):
+    list_display = ["user", "entry_id", "created"]
+
+
+@admin.register(Comment)
+class CommentAdmin(admin.ModelAdmin):
+    list_display = ["user", "body", "created"]

@@ -1,1 +1,0 @@
-"""A small installed app whose schemaless models the Django tests use."""

@@ -1,0 +1,72 @@
+"""Django's migrate on a schemaless alias: the fixed tables at the first migrate, the kind and
+its indexes at CreateModel, no DDL for fields, AddIndex backfilled online."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import call_command
+from django.db import connections, models
+from django.test.utils import CaptureQueriesContext
+
+from tests.django.shop.models import Entry
+
+
+def migrate(*target: str) -> None:
+    call_command("migrate", *target, database="entities", verbosity=0, stdout=io.StringIO())
+
+
+def states() -> dict[str, str]:
+    """The shop's indexes (the feed app's models live on the alias too)."""
+    indexes = connections["entities"].store.indexes()
+    return {index.name: state for index, state in indexes if index.kind == "shop_entry"}
+
+
+def test_migrate_creates_the_fixed_tables_and_the_kinds_indexes(unmigrated: str) -> None:
+    migrate()
+    tables = connections["entities"].introspection.table_names()
+    assert {"entities", "entity_changes", "schemaless_indexes", "django_migrations"} <= set(tables)
+    assert "shop_entry" not in tables  # a kind is a name, not a table
+    assert states() == dict.fromkeys(
+        ["entry_rank", "entry_tags", "entry_title", "entry_user_pub"], "ready"
+    )
+    migrate()  # again: nothing changes
+    assert len(states()) == 4
+
+
+def test_add_index_backfills_the_entities_stored_before(unmigrated: str) -> None:
+    migrate("shop", "0001")
+    assert "entry_rank" not in states()
+    Entry.objects.bulk_create(Entry(user_id=1, title=f"t{i}", rank=i % 2) for i in range(7))
+    migrate("shop", "0002")
+    assert states()["entry_rank"] == "ready"
+    assert Entry.objects.filter(rank=1).count() == 3
+    migrate("shop", "0001")  # RemoveIndex
+    assert "entry_rank" not in states()
+
+
+@pytest.mark.parametrize("store_options", [{"BACKFILL_ON_MIGRATE": False}])
+def test_add_index_can_leave_the_backfill_to_the_daemon(unmigrated: str) -> None:
+    migrate("shop", "0001")
+    Entry.objects.create(user_id=1, title="a", rank=1)
+    migrate("shop", "0002")
+    assert states()["entry_rank"] == "building"
+
+
+def test_adding_a_field_runs_no_sql(entities: str) -> None:
+    connection = connections[entities]
+    field = models.IntegerField(null=True)
+    field.set_attributes_from_name("stars")
+    with CaptureQueriesContext(connection) as captured, connection.schema_editor() as editor:
+        editor.add_field(Entry, field)
+        editor.alter_field(Entry, field, field)
+        editor.remove_field(Entry, field)
+    assert [q["sql"] for q in captured if "stars" in q["sql"]] == []
+
+
+def test_an_entity_stored_before_a_field_existed_reads_its_default(entities: str) -> None:
+    store = connections[entities].store
+    old = store.put("shop_entry", {"user_id": 1, "title": "old"})
+    e = Entry.objects.get(pk=old.id)
+    assert (e.tags, e.extra, e.rank) == ([], {}, None)
