@@ -326,7 +326,7 @@ def test_refused_redis_falls_through_to_the_database(mysql_url: str) -> None:
 
 
 def test_silent_memcached_costs_one_short_timeout(mysql_url: str, own_memcached: Memcached) -> None:
-    store = _connect(mysql_url, own_memcached.url)
+    store = _connect(mysql_url, f"{own_memcached.url}?retry_after=30")  # no probe mid-test
     try:
         e = store.put(KIND, {"n": 1})
         store.get(e.id)
@@ -340,7 +340,8 @@ def test_silent_memcached_costs_one_short_timeout(mysql_url: str, own_memcached:
 def test_silent_redis_costs_one_short_timeout(mysql_url: str, redis_base: str) -> None:
     import redis
 
-    store = _connect(mysql_url, redis_base)
+    sep = "&" if "?" in redis_base else "?"
+    store = _connect(mysql_url, f"{redis_base}{sep}retry_after=30")  # no probe mid-test
     admin = redis.Redis(*REDIS)
     try:
         e = store.put(KIND, {"n": 1})
