@@ -59,8 +59,12 @@ SERVER_SIZES = {
 }
 
 
-def parse_args(description: str | None, argv: list[str] | None = None) -> argparse.Namespace:
-    """The options every benchmark takes: --url, --quick and --json PATH."""
+def parse_args(
+    description: str | None,
+    argv: list[str] | None = None,
+    extra: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> argparse.Namespace:
+    """The options every benchmark takes: --url, --quick and --json PATH; ``extra`` adds its own."""
     parser = argparse.ArgumentParser(
         description=(description or "").split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -73,6 +77,8 @@ def parse_args(description: str | None, argv: list[str] | None = None) -> argpar
     )
     parser.add_argument("--quick", action="store_true", help="a small run, under a minute")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results here")
+    if extra is not None:
+        extra(parser)
     return parser.parse_args(argv)
 
 

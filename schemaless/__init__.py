@@ -12,6 +12,7 @@ of their own, filled asynchronously by indexer workers from a change log.
 from .connection import connect
 from .entity import Entity
 from .errors import (
+    BucketMoved,
     ConfigurationError,
     Conflict,
     DecodeError,
@@ -35,6 +36,7 @@ from .store import Store
 __version__ = "0.1.0"
 
 __all__ = [
+    "BucketMoved",
     "ConfigurationError",
     "Conflict",
     "DecodeError",

@@ -56,6 +56,8 @@ class BucketMap:
     number: int
     version: int
     owners: tuple[str, ...]
+    # Moves of this group's buckets under way (``Store.shard_map`` fills it; schemaless.moves)
+    moving: tuple[Any, ...] = dataclasses.field(default=(), compare=False)
 
     @classmethod
     def initial(cls, group: str, number: int, shards: Sequence[str]) -> BucketMap:

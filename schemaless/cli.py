@@ -298,6 +298,7 @@ def _parser() -> argparse.ArgumentParser:
     cl = command("cleaner", _cleaner, "verify and repair continuously, recent entities first")
     cl.add_argument("--rate", type=_rate, default=1000.0, help="entities/s to visit")
     _index_commands(sub, common)
+    _shards_commands(sub, common)
     return parser
 
 
@@ -317,6 +318,127 @@ def _index_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     drop = isub.add_parser("drop", parents=[common], help="retire an index and drop its table")
     drop.set_defaults(run=_index_drop)
     drop.add_argument("name")
+
+
+def _shards_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    shards = sub.add_parser("shards", help="add shards and move buckets between them")
+    ssub = shards.add_subparsers(required=True, metavar="ACTION")
+    add = ssub.add_parser("add", parents=[common], help="migrate a new shard into the store")
+    add.set_defaults(run=_shards_add)
+    add.add_argument("name")
+    add.add_argument("shard_url", metavar="URL")
+    move = ssub.add_parser(
+        "move", parents=[common], help="move buckets (0-99,200) to a shard, online"
+    )
+    move.set_defaults(run=_shards_move)
+    move.add_argument("buckets", nargs="?", help="buckets, as 0-99,200 (none: finish open moves)")
+    move.add_argument("--to", dest="target", metavar="NAME")
+    move.add_argument(
+        "--abort", action="store_true", help="roll back the open moves not flipped yet"
+    )
+    rebalance = ssub.add_parser(
+        "rebalance", parents=[common], help="move buckets so every shard owns an even share"
+    )
+    rebalance.set_defaults(run=_shards_rebalance)
+    for p in (move, rebalance):
+        p.add_argument("--group", default="default", help="the shard group (default: default)")
+        p.add_argument("--batch-size", type=_whole(1, MAX_BATCH), default=500)
+        p.add_argument(
+            "--margin",
+            type=_rate,
+            default=10.0,
+            help="seconds a catch-up pass looks back (a write's stamp to its commit, clock skew)",
+        )
+    lst = ssub.add_parser("list", parents=[common], help="shards, bucket counts, moves under way")
+    lst.set_defaults(run=_shards_list)
+    lst.add_argument("--json", action="store_true")
+
+
+def _shards_add(args: argparse.Namespace) -> int:
+    from .connection import shard_urls
+    from .moves import add_shard
+
+    named = shard_urls(",".join(args.url) if args.url else None)
+    if args.name in named:
+        raise SchemalessError(f"shard {args.name!r} is listed already")
+    named[args.name] = args.shard_url
+    store = connect(named, allow_pickle=args.allow_pickle)
+    add_shard(store)
+    print(
+        f"shard {args.name} added (no buckets yet): list it in every process's --url or "
+        f"SCHEMALESS_URL, then `schemaless shards move` or `rebalance`"
+    )
+    return 0
+
+
+def _mover(args: argparse.Namespace) -> Any:
+    from .moves import MoveOptions, Mover
+
+    options = MoveOptions(batch_size=args.batch_size, margin=args.margin)
+    return Mover(_store(args), options, progress=_progress)
+
+
+def _progress(name: str, done: int, total: int) -> Any:
+    from schemaless_indexer.backfill import Cursor, Progress
+
+    return Progress(name, [Cursor(0, 0, 0, done, total)], show=sys.stderr.isatty())
+
+
+def _shards_move(args: argparse.Namespace) -> int:
+    from .moves import parse
+
+    mover = _mover(args)
+    if args.abort:
+        for move in mover.open_moves():
+            print(mover.abort(move).describe())
+        return 0
+    if args.buckets is not None and args.target is None:
+        raise SchemalessError("shards move: --to NAME says where the buckets go")
+    moves = mover.resume()  # a killed move first: its buckets stay frozen until it is done
+    if args.buckets is not None:
+        planned = mover.plan(parse(args.buckets), args.target, args.group)
+        moves += [mover.run(move) for move in planned]
+    for move in moves:
+        print(move.describe())
+    if not moves:
+        print("nothing to move")
+    return 0
+
+
+def _shards_rebalance(args: argparse.Namespace) -> int:
+    mover = _mover(args)
+    moves = mover.resume()
+    moves += [mover.run(move) for move in mover.rebalance(args.group)]
+    for move in moves:
+        print(move.describe())
+    if not moves:
+        print("balanced already")
+    return 0
+
+
+def _shards_list(args: argparse.Namespace) -> int:
+    from .moves import listed
+
+    store = _store(args)
+    maps = store.shards.maps()
+    owned = {
+        shard.name: {group: m.owners.count(shard.name) for group, m in maps.items()}
+        for shard in store.shards
+    }
+    shards = [{"name": name, "buckets": counts} for name, counts in owned.items()]
+    moves = [move.as_json() for move in listed(store.shards) if move.is_open]
+    versions = {g: m.version for g, m in maps.items()}
+    if args.json:
+        print(json.dumps({"maps": versions, "shards": shards, "moves": moves}, indent=2))
+        return 0
+    print("maps: " + ", ".join(f"{g} v{v}" for g, v in versions.items()))
+    for name, counts in owned.items():
+        held = ", ".join(f"{g}: {n}" for g, n in counts.items() if n)
+        print(f"  {name:<12} buckets {held or 'none'}")
+    for move in listed(store.shards):
+        if move.is_open:
+            print(f"  {move.describe()}")
+    return 0
 
 
 # -- what the Django management commands share -------------------------------------------------

@@ -12,6 +12,7 @@ from . import dialect
 from .cache import Cache, open_cache
 from .codec import Codec
 from .errors import ConfigurationError
+from .replica import ReplicaUrls, replica_urls
 from .shard import DEFAULT_TIMEOUT, Shard
 from .shards import ShardMap
 from .store import DEFAULT_MAX_ENTITY_SIZE, Store
@@ -32,6 +33,7 @@ def connect(
     timeout: float = DEFAULT_TIMEOUT,
     groups: Mapping[str, Sequence[str]] | None = None,
     cache: str | Cache | None = None,
+    replicas: ReplicaUrls | None = None,
     **engine_options: Any,
 ) -> Store:
     """Open a store on one database, or on several named shards.
@@ -45,19 +47,27 @@ def connect(
     map, so later connections need not repeat them. No server is contacted here: the stored
     map is read, and checked, at first use. ``cache`` (``redis://host:6379/0`` or
     ``memcached://host:11211``; see :mod:`schemaless.cache`) puts a read-through cache in front
-    of ``get`` and ``get_many``.
+    of ``get`` and ``get_many``. ``replicas`` names, for some shards, the URLs of their
+    replicas (MariaDB/MySQL replication of that server), which serve the reads asked with
+    ``consistency="replica"``; see :mod:`schemaless.replica` for what those reads guarantee.
 
         >>> store = schemaless.connect("mysql+mysqldb://root@127.0.0.1:3306/app")
         >>> store = schemaless.connect({"s0": "mysql+mysqldb://db0/app",
         ...                             "s1": "mysql+mysqldb://db1/app"}, timeout=1.0)
         >>> store = schemaless.connect({"s0": url0, "h0": url1}, groups={"history": ["h0"]})
+        >>> store = schemaless.connect({"s0": url0}, replicas={"s0": [replica_url]})
     """
     timeout = _check_timeout(timeout)
     named = shard_urls(url)
+    replicated = replica_urls(replicas, list(named))  # checked before any engine is made
     shards = [
         Shard(name, _engine(name, u, timeout, engine_options), timeout=timeout)
         for name, u in named.items()
     ]
+    for shard in shards:
+        if shard.name in replicated:
+            urls = replicated[shard.name]
+            shard.add_replicas(_replicas(shard.name, urls, timeout, engine_options))
     codec = Codec(
         serializer=serializer, allow_pickle=allow_pickle, compress_threshold=compress_threshold
     )
@@ -105,6 +115,15 @@ def _named(position: int, text: str) -> tuple[str, str]:
     if sep and "://" not in head and head.strip().isidentifier():
         return head.strip(), rest.strip()
     return f"s{position}", text
+
+
+def _replicas(shard: str, urls: list[str], timeout: float, options: dict[str, Any]) -> list[Shard]:
+    """The replicas of one shard, each a Shard of its own (its engine, pool and breaker)."""
+    named = [f"{shard}.replica{n}" for n in range(len(urls))]
+    return [
+        Shard(name, _engine(name, url, timeout, options), timeout=timeout)
+        for name, url in zip(named, urls, strict=True)
+    ]
 
 
 def _engine(name: str, url: str, timeout: float, options: dict[str, Any]) -> sa.Engine:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 import time
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -19,6 +20,20 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection, Engine, make_url
 
 MYSQL = ("mysql", "mariadb")
+
+T = TypeVar("T")
+
+# The most rows one statement carries: the tuples of an INSERT, the values of an IN list.
+# Distributed MySQL engines (Vitess, TiDB, Galera) want batches this small (DESIGN 6), and
+# mysqlclient's executemany only splits a multi-row INSERT at 64 KB of text, which small rows
+# (change rows, index rows) pass at about a thousand: so every writer of many rows splits here.
+MAX_ROWS = 1000
+
+
+def batches(items: Sequence[T], size: int = MAX_ROWS) -> Iterator[Sequence[T]]:
+    """``items`` in slices of at most ``size``, for statements that each carry one slice."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def binary16() -> sa.types.TypeEngine[bytes]:

@@ -5,6 +5,7 @@
     ├── Conflict                   ├── EncodeError / DecodeError / EntityTooLarge
     ├── InvalidName                ├── IndexRequired / IndexNotReady
     ├── InvalidQuery (ValueError)  ├── ConfigurationError
+    ├── BucketMoved                (a shard refused a write for a bucket it does not own)
     └── ShardUnavailable           (names the shard: .shard)
         ├── OutcomeUnknown         (the connection broke after COMMIT was sent)
         └── ShardBusy              (lock wait timeout, deadlock, certification conflict)
@@ -88,3 +89,15 @@ class ShardBusy(ShardUnavailable):
 
 class ConfigurationError(SchemalessError):
     """The store's configuration is not usable."""
+
+
+class BucketMoved(SchemalessError):
+    """A shard refused a write for a bucket it does not own (moved away, or being moved).
+
+    The store reloads the bucket map and writes again on the new owner; this escapes only when
+    a move keeps the bucket frozen past the store's wait (``shards.MOVE_WAIT``).
+    """
+
+    def __init__(self, message: str | None = None, *, shard: str | None = None) -> None:
+        super().__init__(message)
+        self.shard = shard

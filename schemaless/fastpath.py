@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect, Engine
 
-from . import dialect
+from . import dialect, fence
 from .errors import ShardUnavailable
 from .tables import entities, entity_changes
 
@@ -50,6 +50,8 @@ if TYPE_CHECKING:
 
 Row = tuple[Any, ...]
 Step = tuple[str, Any, bool]  # (statement, parameters, executemany?)
+# Run on the cursor after a write's statements: the error to raise instead of COMMIT, or None.
+Check = Callable[[Any], Exception | None] | None
 
 # A kept connection goes back to the pool after this long, so that the pool's own care
 # (pool_recycle, replacing connections after a failover) reaches kept connections too.
@@ -91,7 +93,11 @@ class FastPath:
         self._kept: dict[bool, deque[Any]] = {True: deque(), False: deque()}
         self._insert_entities = _compile(entities.insert(), self.dialect, _ENTITY_COLUMNS)
         self._insert_changes = _compile(entity_changes.insert(), self.dialect, _CHANGE_COLUMNS)
+        self._insert_fenced = fence.fenced_insert_sql(self.dialect)
         self._select_one = _select(self.dialect, 1)
+        # Called with the DBAPI connection after each commit when the shard has replicas
+        # (replica.py reads the write's GTID there, where it was written); None costs nothing.
+        self.committed: Callable[[Any], None] | None = None
         sa.event.listen(engine, "engine_disposed", self._on_dispose)
 
     @classmethod
@@ -112,49 +118,81 @@ class FastPath:
         return cls(engine, checkout, error, breaker) if eligible else None
 
     def fetch(self, id_list: list[bytes]) -> Sequence[Row]:
-        """(id, kind, version, body) of the live entities among ``id_list``."""
+        """(id, kind, version, body) of the live entities among ``id_list``.
+
+        More than ``dialect.MAX_ROWS`` ids are read by one statement per slice, in one call.
+        """
         count = len(id_list)
-        statement = self._select_one if count == 1 else _select(self.dialect, count)
-        return self._run(True, ((statement, id_list, False),))
+        if count == 1:
+            return self._run(True, ((self._select_one, id_list, False),))
+        if count <= dialect.MAX_ROWS:
+            return self._run(True, ((_select(self.dialect, count), id_list, False),))
+        rows: list[Row] = []
+        for part in dialect.batches(id_list):
+            rows += self._run(True, ((_select(self.dialect, len(part)), part, False),))
+        return rows
 
     def select(self, statement: str, params: Sequence[Any]) -> Sequence[Row]:
         """The rows of a read-only statement compiled for this dialect: a query's pages."""
         return self._run(True, ((statement, params, False),))
 
     def insert(self, rows: Sequence[Row], changes: Sequence[Row]) -> None:
-        """Insert entity rows and their change rows, in one transaction."""
+        """Insert entity rows and their change rows, in one transaction, unless the shard's
+        fence refuses one of their buckets (fence.py): then nothing is written, and
+        BucketMoved is raised. One row's fence check rides in its change row's INSERT."""
         steps: tuple[Step, ...]
+        ids = [row[0] for row in rows]
         if len(rows) == 1:
             steps = (
                 (self._insert_entities, rows[0], False),
-                (self._insert_changes, changes[0], False),
+                (self._insert_fenced, (*changes[0], *fence.position(ids[0])), False),
             )
-        else:
-            steps = ((self._insert_entities, rows, True), (self._insert_changes, changes, True))
-        self._run(False, steps)
+            check = functools.partial(self._inserted_one, ids[0])
+        else:  # one transaction, statements of at most MAX_ROWS rows each
+            numbers = fence.numbers(ids)
+            steps = tuple(
+                (statement, part, True)
+                for statement, many in (
+                    (self._insert_entities, rows),
+                    (self._insert_changes, changes),
+                )
+                for part in dialect.batches(many)
+            ) + ((fence.guard_sql(self.dialect, len(numbers)), numbers, False),)
+            check = functools.partial(self._unfenced, ids)
+        self._run(False, steps, check)
 
-    def _run(self, readonly: bool, steps: tuple[Step, ...]) -> Sequence[Row]:
+    def _inserted_one(self, id_bytes: bytes, cursor: Any) -> Exception | None:
+        if cursor.rowcount == 1:
+            return None
+        cursor.execute(fence.guard_sql(self.dialect, 1), fence.numbers([id_bytes]))
+        return fence.refused_among(dict(cursor.fetchall()), [id_bytes], self.breaker.shard)
+
+    def _unfenced(self, ids: list[bytes], cursor: Any) -> Exception | None:
+        return fence.refused_among(dict(cursor.fetchall()), ids, self.breaker.shard)
+
+    def _run(self, readonly: bool, steps: tuple[Step, ...], check: Check = None) -> Sequence[Row]:
         started = self.breaker.check()
         try:
             try:
                 conn = self._kept[readonly].pop()
             except IndexError:
-                return self._run_on(self._fresh(readonly), readonly, steps, kept=False)
+                return self._run_on(self._fresh(readonly), readonly, steps, False, check)
             try:
-                return self._run_on(conn, readonly, steps, kept=True)
+                return self._run_on(conn, readonly, steps, True, check)
             except _Stale:
-                return self._run_on(self._fresh(readonly), readonly, steps, kept=False)
+                return self._run_on(self._fresh(readonly), readonly, steps, False, check)
         except ShardUnavailable as error:
             self.breaker.failed(error, started)
             raise
 
     def _run_on(
-        self, conn: Any, readonly: bool, steps: tuple[Step, ...], *, kept: bool
+        self, conn: Any, readonly: bool, steps: tuple[Step, ...], kept: bool, check: Check = None
     ) -> Sequence[Row]:
         dbapi_conn = conn.dbapi_connection
         cursor = dbapi_conn.cursor()
         step = 0
         started = time.monotonic()
+        refused = None
         try:
             for statement, params, many in steps:
                 if many:
@@ -164,14 +202,21 @@ class FastPath:
                 step += 1
             if readonly:
                 rows: Sequence[Row] = cursor.fetchall()
+            elif check is not None and (refused := check(cursor)) is not None:
+                rows = ()
+                dbapi_conn.rollback()  # the fence refused a bucket: nothing is written
             else:
                 rows = ()
                 dbapi_conn.commit()
+                if self.committed is not None:
+                    self.committed(dbapi_conn)
         except self._error as exc:
             stale = kept and time.monotonic() - started < self.breaker.slow
             raise self._failed(conn, readonly, steps, step, exc, stale) from exc
         # No cursor.close(): it frees nothing here, and on a dead connection it raises.
         self._give_back(conn, readonly)
+        if refused is not None:
+            raise refused
         return rows
 
     def _failed(

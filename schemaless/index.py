@@ -4,13 +4,18 @@ An index names a kind, typed fields in key order, an optional ``shard_on`` field
 on the shard of that value, so a query pinning it reads one shard) and an optional ``where`` of
 equalities that makes it partial. A missing field or None is indexed as NULL, so a query on the
 leading fields never misses an entity; a list makes one row per element (multi-valued).
+``defaults`` gives a field the value that an entity lacking it (one stored before the field
+existed) is indexed as, and that queries check it as, so a filter agrees with a load that reads
+the default.
 
     >>> Index("entry_by_user", kind="entry",
     ...       fields={"user_id": "int", "published": "datetime"}, shard_on="user_id")
+    >>> Index("entry_by_state", kind="entry", fields={"state": "str"}, defaults={"state": "new"})
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import itertools
 import json
@@ -35,7 +40,7 @@ class WrongType(ValueError):
 class Index:
     """An immutable index definition; equal when the definitions are equal."""
 
-    __slots__ = ("name", "kind", "fields", "shard_on", "where")
+    __slots__ = ("name", "kind", "fields", "shard_on", "where", "defaults")
 
     def __init__(
         self,
@@ -45,6 +50,7 @@ class Index:
         fields: Mapping[str, str],
         shard_on: str | None = None,
         where: Mapping[str, Any] | None = None,
+        defaults: Mapping[str, Any] | None = None,
     ) -> None:
         self.name = check_name(name, "index name")
         self.kind = check_name(kind, "kind")
@@ -69,31 +75,36 @@ class Index:
             raise ConfigurationError(f"shard_on {shard_on!r} is not a field of index {name!r}")
         self.shard_on = shard_on
         self.where = dict(_check_where(where or {}))
+        self.defaults = dict(_check_defaults(name, self.fields, defaults or {}))
 
     # -- identity ------------------------------------------------------------------------------
 
     def definition(self) -> str:
         """The JSON stored in the registry; equal definitions mean the same index."""
-        return json.dumps(
-            {
-                "name": self.name,
-                "kind": self.kind,
-                "fields": list(self.fields.items()),
-                "shard_on": self.shard_on,
-                "where": sorted(self.where.items()),
-            },
-            sort_keys=True,
-        )
+        data = {
+            "name": self.name,
+            "kind": self.kind,
+            "fields": list(self.fields.items()),
+            "shard_on": self.shard_on,
+            "where": sorted(self.where.items()),
+        }
+        if self.defaults:  # only then: the definitions stored before defaults stay equal
+            data["defaults"] = sorted(
+                (f, _to_json(self.fields[f], v)) for f, v in self.defaults.items()
+            )
+        return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_definition(cls, text: str) -> Index:
         data = json.loads(text)
+        fields = dict(data["fields"])
         return cls(
             data["name"],
             kind=data["kind"],
-            fields=dict(data["fields"]),
+            fields=fields,
             shard_on=data["shard_on"],
             where=dict(data["where"]),
+            defaults={f: _from_json(fields[f], v) for f, v in data.get("defaults", ())},
         )
 
     def __eq__(self, other: object) -> bool:
@@ -105,6 +116,7 @@ class Index:
     def __repr__(self) -> str:
         extra = f", shard_on={self.shard_on!r}" if self.shard_on else ""
         extra += f", where={self.where!r}" if self.where else ""
+        extra += f", defaults={self.defaults!r}" if self.defaults else ""
         return f"Index({self.name!r}, kind={self.kind!r}, fields={self.fields!r}{extra})"
 
     # -- rows ----------------------------------------------------------------------------------
@@ -118,6 +130,8 @@ class Index:
 
         Raises WrongType when a value does not fit its field's type: that entity is left out.
         """
+        if self.defaults:
+            body = self.with_defaults(body)
         if self.where and not self.covers(body):
             return []
         row = []
@@ -127,6 +141,12 @@ class Index:
                 return self._combined(body)
             row.append(normalize(kind, value, field))
         return [tuple(row)]  # no list field: one row, the common case, made without products
+
+    def with_defaults(self, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The body with each field it lacks set to its default (the body itself if none)."""
+        if all(field in body for field in self.defaults):
+            return body
+        return {**self.defaults, **body}
 
     def _combined(self, body: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """One row per combination of the elements of the list fields, each row once."""
@@ -264,6 +284,47 @@ def _check_fields(fields: Mapping[str, str]) -> list[tuple[str, str]]:
                 f"field {field!r}: unknown type {kind!r}; use one of {FIELD_TYPES}"
             )
     return list(fields.items())
+
+
+def _check_defaults(
+    name: str, fields: Mapping[str, str], defaults: Mapping[str, Any]
+) -> list[tuple[str, Any]]:
+    """The defaults, each of a field of the index and of a value its type holds (or a list of
+    them), refused with ConfigurationError otherwise: they are stored, as JSON."""
+    if not isinstance(defaults, Mapping):
+        raise ConfigurationError(
+            f"index {name!r}: defaults must map fields to values, not a {type(defaults).__name__}"
+        )
+    for field, value in defaults.items():
+        if field not in fields:
+            raise ConfigurationError(f"index {name!r}: default of {field!r}, not a field of it")
+        try:
+            for element in value if isinstance(value, list) else [value]:
+                normalize(fields[field], element, field)
+        except WrongType as exc:
+            raise ConfigurationError(f"index {name!r}: default {exc}") from exc
+    return list(defaults.items())
+
+
+def _to_json(kind: str, value: Any) -> Any:
+    """A default as JSON holds it, by its field's type (datetimes, uuids and bytes as str)."""
+    if isinstance(value, list):
+        return [_to_json(kind, v) for v in value]
+    if value is None or kind not in ("datetime", "uuid", "bytes"):
+        return value
+    if kind == "bytes":
+        return base64.b64encode(value).decode()
+    return value.isoformat() if kind == "datetime" else str(value)
+
+
+def _from_json(kind: str, value: Any) -> Any:
+    if isinstance(value, list):
+        return [_from_json(kind, v) for v in value]
+    if value is None or kind not in ("datetime", "uuid", "bytes"):
+        return value
+    if kind == "bytes":
+        return base64.b64decode(value)
+    return dt.datetime.fromisoformat(value) if kind == "datetime" else uuid.UUID(value)
 
 
 def _check_where(where: Mapping[str, Any]) -> list[tuple[str, Any]]:

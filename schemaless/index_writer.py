@@ -110,14 +110,16 @@ class IndexWriter:
         readers don't. None: no lock, for checks and tests. SQLite's one writer at a time
         needs none of them.
         """
-        if not ids:
-            return {}
-        if dialect.is_mysql(conn):
-            return self.states(
-                conn.exec_driver_sql(_read_sql(conn.dialect, len(ids), lock), tuple(ids))
-            )
-        stmt = _select_state.where(entities.c.id.in_(ids))
-        return self.states(conn.execute(stmt))
+        states: dict[bytes, State] = {}
+        for part in dialect.batches(ids):  # IN lists of at most MAX_ROWS, still in id order
+            if dialect.is_mysql(conn):
+                sql = _read_sql(conn.dialect, len(part), lock)
+                states.update(self.states(conn.exec_driver_sql(sql, tuple(part))))
+            else:
+                states.update(
+                    self.states(conn.execute(_select_state.where(entities.c.id.in_(part))))
+                )
+        return states
 
     def states(self, rows: Iterable[Any]) -> dict[bytes, State]:
         """The states of rows of (id, kind, version, body), keyed by id.
@@ -208,21 +210,22 @@ class IndexWriter:
 
 def _delete(conn: Connection, table: sa.Table, ids: list[bytes]) -> None:
     """Delete the index rows of these entities."""
-    if not ids:
-        return
-    if dialect.is_mysql(conn):
-        conn.exec_driver_sql(_delete_sql(table, conn.dialect, len(ids)), tuple(ids))
-    else:
-        conn.execute(table.delete().where(table.c.entity_id.in_(ids)))
+    for part in dialect.batches(ids):  # IN lists of at most MAX_ROWS
+        if dialect.is_mysql(conn):
+            conn.exec_driver_sql(_delete_sql(table, conn.dialect, len(part)), tuple(part))
+        else:
+            conn.execute(table.delete().where(table.c.entity_id.in_(part)))
 
 
 def _insert(conn: Connection, table: sa.Table, rows: list[tuple[Any, ...]]) -> None:
-    """Insert index rows, each a tuple in the table's column order."""
-    if dialect.is_mysql(conn):
-        conn.exec_driver_sql(_insert_sql(table, conn.dialect), rows)
-    else:
-        columns = [column.name for column in table.columns]
-        conn.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
+    """Insert index rows, each a tuple in the table's column order, MAX_ROWS a statement
+    (a batch of 1000 entities with a list field makes several thousand rows)."""
+    columns = [column.name for column in table.columns]
+    for part in dialect.batches(rows):
+        if dialect.is_mysql(conn):
+            conn.exec_driver_sql(_insert_sql(table, conn.dialect), list(part))
+        else:
+            conn.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in part])
 
 
 @functools.lru_cache(maxsize=256)

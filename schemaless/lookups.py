@@ -3,7 +3,8 @@
 The same condition is applied twice: as SQL on the index table, to find candidates, and in
 Python on every entity fetched, so a stale index row never yields a wrong result. Both sides see
 values normalized the same way (the index field's type: naive UTC datetimes, UUID bytes...).
-A condition on a list field holds when any element matches.
+A condition on a list field holds when any element matches; one made :meth:`with_default`
+checks a body lacking its field as holding the default (what its index holds for that body).
 """
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ class Condition:
     """``field__lookup=value``: immutable once made."""
 
     # A plain class with slots: every query makes its conditions, on the hot path.
-    __slots__ = ("field", "lookup", "value", "_normalized")
+    __slots__ = ("field", "lookup", "value", "default", "_normalized")
 
     def __init__(self, field: str, lookup: str, value: Any) -> None:
         self.field = field
         self.lookup = lookup
         self.value = value
+        self.default: Any = None  # what a body lacking the field is checked as holding
         # The value as each index type holds it, made once: a query re-checks it on every entity.
         self._normalized: dict[str | None, Any] = {}
 
@@ -55,6 +57,12 @@ class Condition:
 
     def __repr__(self) -> str:
         return f"Condition({self.field!r}, {self.lookup!r}, {self.value!r})"
+
+    def with_default(self, default: Any) -> Condition:
+        """This condition checking a body that lacks the field as holding ``default``."""
+        made = Condition(self.field, self.lookup, self.value)
+        made.default = default
+        return made
 
     @property
     def is_equality(self) -> bool:
@@ -121,7 +129,7 @@ class Condition:
 
     def matches(self, body: dict[str, Any], kind: str | None) -> bool:
         """Whether the body satisfies this condition (any element, for a list)."""
-        value = body.get(self.field)
+        value = body.get(self.field, self.default)
         if isinstance(value, list):
             if not value:
                 return self.lookup == "exact" and self.value is None
@@ -130,7 +138,7 @@ class Condition:
 
     def test(self, kind: str | None) -> Test:
         """This condition as a reader re-checks it on each body read through an index of type
-        ``kind``: ``(condition, kind, field, value, type of value)``.
+        ``kind``: ``(condition, kind, field, value, type of value, default)``.
 
         A body holding exactly ``value`` under ``field`` (the common case for ``exact``) passes
         without a call; any other body is asked :meth:`matches`. Other lookups always ask.
@@ -138,10 +146,10 @@ class Condition:
         if self.lookup == "exact":
             try:
                 wanted = self.normalized(kind)
-                return (self, kind, self.field, wanted, type(wanted))
+                return (self, kind, self.field, wanted, type(wanted), self.default)
             except WrongType:
                 pass
-        return (self, kind, self.field, _NOTHING, _Nothing)
+        return (self, kind, self.field, _NOTHING, _Nothing, self.default)
 
     def _holds(self, raw: Any, kind: str | None) -> bool:
         try:
@@ -168,13 +176,13 @@ class _Nothing:
 
 
 _NOTHING = _Nothing()
-Test = tuple[Condition, str | None, str, Any, type]
+Test = tuple[Condition, str | None, str, Any, type, Any]
 
 
 def passes(body: dict[str, Any], tests: tuple[Test, ...]) -> bool:
     """Whether ``body`` satisfies every test (see :meth:`Condition.test`)."""
-    for condition, kind, field, wanted, wanted_type in tests:
-        value = body.get(field)
+    for condition, kind, field, wanted, wanted_type, default in tests:
+        value = body.get(field, default)
         plainly_equal = type(value) is wanted_type and value == wanted
         if not plainly_equal and not condition.matches(body, kind):
             return False

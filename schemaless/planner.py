@@ -1,10 +1,14 @@
 """Planner: pick the index that serves a query, or say why none does.
 
-An index serves a query when its leading fields carry equality conditions (``exact`` or ``in``),
-the next field carries at most the one range condition and/or the order, and no condition falls
-outside its fields. A partial index serves only queries whose own conditions include its
-``where`` equalities. Among the indexes that serve, the one using the most leading equalities
-wins; a ready index beats a building one, which serves only with ``allow_partial()``.
+An index drives the equality conditions (``exact`` or ``in``) on its leading fields and the
+range conditions on the field after them; the order, if any, must be the index's (on the first
+field not pinned by ``exact``, or the one after the ``in`` fields, continuing in index order). An
+index that drives at least one condition serves the query: the other conditions are residual,
+checked on the entities it yields (at most ``max_examined`` of them, see the reader). A partial
+index serves only queries whose own conditions include its ``where`` equalities. Among the
+indexes that serve, a ready index beats a building one (which serves only with
+``allow_partial()``), then the one driving the most conditions, then the one using the most
+leading equalities. A query none of whose conditions any index drives raises IndexRequired.
 """
 
 from __future__ import annotations
@@ -30,6 +34,13 @@ class Plan:
     index: Index | None
     key: tuple[str, ...] = ()
     desc: bool = False
+    # Positions of the conditions the index does not drive: checked on the entities only.
+    residual: tuple[int, ...] = ()
+    # The ``in`` fields before the key: read one value at a time, merged in key order.
+    split: tuple[str, ...] = ()
+    # The defaults of the fields filtered on or ordered by, as the kind's indexes give them:
+    # a body lacking such a field is checked as holding its default, as it is indexed.
+    defaults: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False)
 
     @functools.cached_property
     def shape(self) -> tuple[Any, ...]:
@@ -87,7 +98,8 @@ class _Candidate:
     """An index that serves a shape of query, as far as its values do not matter."""
 
     is_ready: bool
-    leftover: int  # fields of the index after the key: fewer is better
+    driven: int  # conditions the index drives: more is better
+    leftover: int  # fields of the index before the key (pinned by exact): more is better
     index: Index
     plan: Plan
 
@@ -129,21 +141,36 @@ def _rank(
     entries: Sequence[Entry],
 ) -> _Shape:
     ranked = []
+    defaults = _defaults(kind, {c.field for c in conditions} | set(names), entries)
     for entry in entries:
         if entry.is_live and entry.index.kind == kind:
             served = _serves(entry.index, conditions, names)
             if served is not None:
-                leftover = len(entry.index.fields) - len(served)
-                plan = Plan(entry.index, served, desc)
-                ranked.append(_Candidate(entry.is_ready, leftover, entry.index, plan))
+                key, residual, split = served
+                leftover = len(entry.index.fields) - len(key)
+                own = {**defaults, **entry.index.defaults} if defaults else defaults
+                plan = Plan(entry.index, key, desc, residual, split, own)
+                driven = len(conditions) - len(residual)
+                ranked.append(_Candidate(entry.is_ready, driven, leftover, entry.index, plan))
     # A stable sort: among equals the registry's order decides, as max() over it would.
     best = sorted(
-        ranked, key=lambda c: (c.is_ready, c.leftover, -len(c.index.fields)), reverse=True
+        ranked,
+        key=lambda c: (c.is_ready, c.driven, c.leftover, -len(c.index.fields)),
+        reverse=True,
     )
     return _Shape(ranked, best)
 
 
 _memo = _Memo()
+
+
+def _defaults(kind: str, fields: set[str], entries: Sequence[Entry]) -> dict[str, Any]:
+    """The defaults the live indexes of ``kind`` give ``fields`` (the first index's first)."""
+    found: dict[str, Any] = {}
+    for entry in reversed(entries):
+        if entry.is_live and entry.index.kind == kind:
+            found.update((f, v) for f, v in entry.index.defaults.items() if f in fields)
+    return found
 
 
 def require_servable(
@@ -153,8 +180,8 @@ def require_servable(
     entries: Sequence[Entry],
     added: Sequence[Condition],
 ) -> None:
-    """Raise IndexRequired unless some index holds every field named so far, and InvalidQuery
-    for an ``added`` value that no index field of its name can hold.
+    """Raise IndexRequired unless some index holds a field filtered on (and every field
+    ordered by), and InvalidQuery for an ``added`` value that no index field of its name can hold.
 
     What a query builder checks at each step: more filters may still make an index serve, so
     only the fields count; which index serves, and whether the values fit that one, is settled
@@ -176,11 +203,18 @@ def _field_types(
     kind: str, conditions: Sequence[Condition], order: Sequence[str], entries: Sequence[Entry]
 ) -> dict[str, tuple[str, ...]] | None:
     """The types each field filtered on has in the live indexes of ``kind``, or None when no
-    index holds every field named (those of a partial index's ``where`` count as held)."""
+    index holds a field filtered on together with every field ordered by (those of a partial
+    index's ``where`` count as held; an order on a field pinned by ``exact`` orders nothing)."""
     live = [e.index for e in entries if e.is_live and e.index.kind == kind]
-    fields = {c.field for c in conditions} | set(parse_order(order)[0])
-    if not any(fields <= set(i.fields) | set(i.where) for i in live):
+    filtered = {c.field for c in conditions}
+    exact = {c.field for c in conditions if c.lookup == "exact"}
+    ordered = set(parse_order(order)[0]) - exact
+    if not any(
+        ordered <= set(i.fields) and (not filtered or filtered & (set(i.fields) | set(i.where)))
+        for i in live
+    ):
         return None
+    fields = filtered | ordered
     found = {field: [i.fields.get(field) for i in live] for field in fields}
     return {field: tuple(dict.fromkeys(t for t in ts if t)) for field, ts in found.items()}
 
@@ -200,28 +234,33 @@ def _check_fits(condition: Condition, types: Sequence[str]) -> None:
 
 def _serves(
     index: Index, conditions: Sequence[Condition], order: tuple[str, ...]
-) -> tuple[str, ...] | None:
-    """The fields the results come ordered by (then entity id), or None if the index can't serve.
+) -> tuple[tuple[str, ...], tuple[int, ...], tuple[str, ...]] | None:
+    """``(key, residual, split)``: the fields the results come ordered by (then entity id), the
+    positions of the conditions the index does not drive, and the ``in`` fields to read a value
+    at a time; None if the index drives no condition (of some) or cannot give the order.
 
     Only the shape counts here, never a value: a partial index's ``where`` is checked apart.
-    Leading fields carry ``exact`` (then ``in``) conditions; the field after them may carry one
-    range; the order, if any, is on the first field not pinned by ``exact`` (or the one after
-    the ``in`` fields) and continues in index order.
+    Leading fields carry ``exact`` (then ``in``) conditions; the field after them may carry
+    ranges; the order, if any, is on the first field not pinned by ``exact`` (or the one after
+    the ``in`` fields) and continues in index order. A field pinned by ``exact`` orders nothing.
     """
     fields = list(index.fields)
-    on = {c.field for c in conditions if c.field in index.fields or c.field not in index.where}
-    if not on <= set(fields) or not set(order) <= set(fields):
+    pinned = {c.field for c in conditions if c.lookup == "exact"}
+    ordered = [f for f in order if f not in pinned]
+    if not set(ordered) <= set(index.fields):
         return None
-    exact = _leading(fields, {c.field for c in conditions if c.lookup == "exact"})
+    exact = _leading(fields, pinned)
     equal = _leading(fields, {c.field for c in conditions if c.is_equality})
-    ranged = on - set(fields[:equal])
-    if ranged and ranged != {fields[equal]}:
+    driving = set(fields[: equal + 1]) | (set(index.where) - set(fields))
+    residual = tuple(i for i, c in enumerate(conditions) if c.field not in driving)
+    if conditions and len(residual) == len(conditions):
         return None
-    ordered = [f for f in order if f not in fields[:exact]]
-    starts = {exact, equal} if ordered else {exact}
-    for start in starts:
-        if ordered == fields[start : start + len(ordered)]:
-            return tuple(ordered) if ordered else tuple(fields[exact:])
+    if not ordered:
+        return tuple(fields[exact:]), residual, ()
+    if ordered == fields[exact : exact + len(ordered)]:
+        return tuple(ordered), residual, ()
+    if ordered == fields[equal : equal + len(ordered)]:
+        return tuple(ordered), residual, tuple(fields[exact:equal])
     return None
 
 

@@ -3,12 +3,15 @@
 Building a query picks its index (see :mod:`schemaless.planner`); running it reads entity ids
 from that index's table (one shard when ``shard_on`` is pinned by equality, else every shard,
 merged in order with the limit pushed down), fetches the entities, and re-checks every condition
-against each body, so a stale index row costs a read but never gives a wrong answer.
+against each body, so a stale index row costs a read but never gives a wrong answer. The
+conditions the index does not drive are residual: checked on the entities it yields, at most
+``max_examined`` of them, past which IndexRequired is raised.
 
     >>> q = store.query("entry").filter(user_id=7).order_by("-published")
     >>> page = q[:10]                      # a Query; runs when iterated
     >>> more = q.after(page[9])[:10]       # keyset pagination
     >>> store.query("entry").scan().filter(title="hi")   # the explicit full scan
+    >>> store.query("entry").filter(user_id=7, title="hi").max_examined(1000)   # title: residual
 """
 
 from __future__ import annotations
@@ -16,11 +19,11 @@ from __future__ import annotations
 import base64
 import functools
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .entity import Entity
-from .errors import InvalidQuery
+from .errors import IndexRequired, InvalidQuery
 from .lookups import Condition
 from .planner import Plan, choose, parse_order, require_servable
 from .reader import Reader
@@ -30,6 +33,9 @@ if TYPE_CHECKING:
     from .store import Store
 
 _ENTRIES_TTL = 1.0  # seconds a store trusts its cached registry when planning
+MAX_EXAMINED = 10_000  # entities a query with residual conditions reads, by default
+
+Check = Callable[[Entity], bool]
 
 
 class _Spec(NamedTuple):
@@ -40,6 +46,9 @@ class _Spec(NamedTuple):
     offset: int = 0
     limit: int | None = None
     after: tuple[Any, ...] | None = None
+    max_examined: int = MAX_EXAMINED
+    checks: tuple[Check, ...] = ()
+    consistency: str = "primary"  # or "replica": see replica.py
 
 
 _EMPTY = _Spec()
@@ -53,11 +62,19 @@ class Query:
     __slots__ = ("store", "kind", "_spec", "_result", "_keys", "_planned")
 
     def __init__(
-        self, store: Store, kind: str, spec: _Spec | None = None, keys: dict[Any, Any] | None = None
+        self,
+        store: Store,
+        kind: str,
+        spec: _Spec | None = None,
+        keys: dict[Any, Any] | None = None,
+        *,
+        consistency: str = "primary",
     ) -> None:
         self.store = store
         self.kind = kind
-        self._spec = _EMPTY if spec is None else spec
+        if spec is None:
+            spec = _EMPTY if consistency == "primary" else _EMPTY._replace(consistency=consistency)
+        self._spec = spec
         self._result: list[Entity] | None = None
         # Keys of the entities returned by id, shared by the queries that page this one
         # differently (same plan, same keys), so page.after(page[-1]) resumes.
@@ -71,14 +88,14 @@ class Query:
         """Add conditions: ``field=value`` or ``field__lookup=value``; all must hold."""
         added = tuple(itertools.starmap(Condition.parse, lookups.items()))
         s = self._spec
-        spec = _spec((s.conditions + added, s.order, s.scan, s.partial, s.offset, s.limit, s.after))
+        spec = _spec((s.conditions + added, *s[1:]))
         return Query(self.store, self.kind, spec)._checked(added)
 
     def order_by(self, *fields: str) -> Query:
         """Order by index fields, ``-field`` for descending; replaces any earlier order."""
         parse_order(fields)
         s = self._spec
-        spec = _spec((s.conditions, fields, s.scan, s.partial, s.offset, s.limit, s.after))
+        spec = _spec((s.conditions, fields, *s[2:]))
         return Query(self.store, self.kind, spec)._checked(())
 
     def scan(self) -> Query:
@@ -88,6 +105,22 @@ class Query:
     def allow_partial(self) -> Query:
         """Accept a building index, whose answers miss entities not yet backfilled."""
         return Query(self.store, self.kind, self._spec._replace(partial=True))
+
+    def check(self, test: Check) -> Query:
+        """Keep the entities for which ``test(entity)`` is true: a residual test in Python.
+
+        Like a condition no index drives, it is checked on the entities an index yields (at
+        most ``max_examined`` of them), so the query still needs a condition an index drives.
+        """
+        s = self._spec
+        return Query(self.store, self.kind, s._replace(checks=(*s.checks, test)))
+
+    def max_examined(self, count: int) -> Query:
+        """Read at most ``count`` entities to check residual conditions (default 10,000), then
+        raise IndexRequired rather than read on: an index on those fields would serve."""
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise InvalidQuery("max_examined takes a non-negative int")
+        return self._derived(self._spec._replace(max_examined=count))
 
     def limit(self, count: int) -> Query:
         return self[:count]
@@ -150,6 +183,11 @@ class Query:
         if self._planned is not None and self._planned[0] is entries:
             return self._planned[1]
         plan = choose(self.kind, spec.conditions, spec.order, entries, allow_partial=spec.partial)
+        if spec.checks and plan.index is None:
+            raise IndexRequired(
+                f"no index of {self.kind!r} drives a condition of this query, whose other "
+                "tests are checked on the entities an index yields; add one, or use scan()"
+            )
         self._planned = (entries, plan)
         return plan
 
@@ -184,7 +222,7 @@ class Query:
         if s.limit is not None:
             room = max(0, s.limit - start)
             limit = room if limit is None else min(limit, room)
-        spec = _spec((s.conditions, s.order, s.scan, s.partial, s.offset + start, limit, s.after))
+        spec = _spec((*s[:4], s.offset + start, limit, *s[6:]))
         return self._derived(spec)
 
     def _checked(self, added: tuple[Condition, ...]) -> Query:

@@ -5,6 +5,11 @@ in key order (joined to ``entities`` when they share the shard, so one statement
 query with no filter lists the kind through the ``(kind, added_id)`` key; ``scan()`` reads the
 whole kind. The streams of the shards are merged in order, then every entity is de-duplicated
 (a list field gives several index rows) and re-checked against every condition.
+
+An index plan binds only the conditions the index drives; an ``in`` on the fields before an
+order is read one value at a time, each read in index order, and merged. The residual
+conditions (and the query's checks) are tested on the entities read, at most ``max_examined``
+of them: past that, IndexRequired names what was examined and the index that would serve.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import itertools
+import math
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -19,9 +25,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import sqlalchemy as sa
 
 from .entity import Entity
-from .errors import DecodeError, InvalidQuery
+from .errors import DecodeError, IndexRequired, InvalidQuery
 from .index import normalize
-from .lookups import _loose, passes
+from .lookups import Condition, _loose, passes
 from .planner import Plan
 from .tables import entities
 
@@ -30,6 +36,7 @@ if TYPE_CHECKING:
 
     from .fastpath import FastPath
     from .query import _Spec
+    from .shard import Shard
     from .store import Store
 
 Key = tuple[Any, ...]
@@ -39,6 +46,7 @@ Bind = Callable[[str, Any, Any], Any]  # (name, value, column) -> what the state
 _MAX_PAGE = 1000
 _RESOLVE_BATCH = 100  # index rows whose entities are fetched from their shards at once
 _MAX_STATEMENTS = 512  # compiled statements kept; the shapes of an application's queries
+_MAX_SPLIT = 64  # reads, one per value of an ``in`` before the order, merged; past it one read
 
 
 class Reader:
@@ -50,9 +58,19 @@ class Reader:
         self.store, self.kind, self.plan, self.spec = store, kind, plan, spec
         # Each condition with the index type its values compare as, looked up once per query.
         types = plan.index.fields if plan.index is not None else {}
-        self._tests = tuple([c.test(types.get(c.field)) for c in spec.conditions])
+        conditions = spec.conditions
+        if plan.defaults:
+            conditions = tuple(_defaulted(c, plan.defaults) for c in conditions)
+        self._tests = tuple([c.test(types.get(c.field)) for c in conditions])
         self._decode = store.codec.decode
         self.keys: dict[bytes, Key] = {} if keys is None else keys
+        self._replicated = spec.consistency != "primary"  # pages read through Shard.serve
+        # Whether entities are examined with a bound: some conditions are not the index's.
+        self._bounded = bool(plan.residual or spec.checks)
+        self._driven = spec.conditions
+        if plan.residual:
+            residual = plan.residual
+            self._driven = tuple(c for i, c in enumerate(spec.conditions) if i not in residual)
 
     def entities(self) -> Iterator[Entity]:
         """Matching entities, distinct, in order, offset and limit applied.
@@ -61,14 +79,22 @@ class Reader:
         """
         spec = self.spec
         stop = None if spec.limit is None else spec.offset + spec.limit
-        if stop is not None and self.plan.index is not None:
+        if stop is not None and self.plan.index is not None and not self._bounded:
             page = self._one_page(stop)
             if page is not None:
                 return iter(page[spec.offset :])
-        found = itertools.chain.from_iterable(self._matching(self._candidates()))
+        matching = self._examining if self._bounded else self._matching
+        found = itertools.chain.from_iterable(matching(self._candidates()))
         return itertools.islice(found, spec.offset, stop)
 
     def count(self) -> int:
+        """How many match, from the index alone when it drives every condition; else the
+        entities are read and checked, up to the offset and limit (the query slices the count)."""
+        if self._bounded:
+            spec = self.spec
+            stop = None if spec.limit is None else spec.offset + spec.limit
+            found = itertools.chain.from_iterable(self._examining(self._candidates()))
+            return sum(1 for _ in itertools.islice(found, stop))
         if self.plan.index is None:
             if self.spec.conditions or self.spec.scan:
                 return sum(map(len, self._matching(self._candidates())))
@@ -81,7 +107,8 @@ class Reader:
         """The key an entity sorts under in this plan (the first one, for a list field)."""
         if self.plan.index is None and not self.plan.key:
             raise InvalidQuery("a cursor of an unordered listing needs an entity it returned")
-        values = [self._first_value(field, entity.get(field)) for field in self.plan.key]
+        defaults = self.plan.defaults
+        values = [self._first_value(f, entity.get(f, defaults.get(f))) for f in self.plan.key]
         return (*values, entity.id.bytes)
 
     # -- candidates ---------------------------------------------------------------------------
@@ -106,7 +133,7 @@ class Reader:
             return None
         targets = self._targets()
         joined, outer = self._join()
-        if len(targets) != 1 or not joined:
+        if len(targets) != 1 or not joined or self.plan.split or self._replicated:
             return None
         fast = self.store.shards[targets[0]].fast
         if fast is None:
@@ -137,8 +164,8 @@ class Reader:
                         return None  # its entity lives on another shard
                     continue  # a tombstone, another kind's entity, or an entity met already
                 decoded = decode(body)
-                for condition, of_type, field, wanted, wanted_type in tests:  # passes(), inline
-                    value = decoded.get(field)
+                for condition, of_type, field, wanted, wanted_type, default in tests:  # passes()
+                    value = decoded.get(field, default)
                     plainly_equal = type(value) is wanted_type and value == wanted
                     if not plainly_equal and not condition.matches(decoded, of_type):
                         break
@@ -151,8 +178,9 @@ class Reader:
         return found
 
     def _from_index(self) -> Iterator[Page]:
-        index = self.plan.index
-        assert index is not None
+        readers = self._per_value() if self.plan.split else None
+        if readers is not None:
+            return self._merge([reader._from_index() for reader in readers])
         read = self._index_read(*self._join())
         merged = self._merge(self._streams(self._targets(), read))
         return merged if read.joined and not read.outer else self._resolve(merged)
@@ -174,6 +202,28 @@ class Reader:
         if shards.kind(self.kind).colocate_on == index.shard_on:
             return True, True
         return False, False
+
+    def _per_value(self) -> list[Reader] | None:
+        """One reader per combination of the values of the ``in`` conditions on the fields
+        before the key (``plan.split``): each reads in index order, where one read of all the
+        values would sort them all first. None past ``_MAX_SPLIT`` reads: one read sorts."""
+        split = self.plan.split
+        values = [
+            [(n, v) for v in dict.fromkeys(c.value)]
+            for n, c in enumerate(self._driven)
+            if c.field in split and c.lookup == "in"
+        ]
+        if math.prod(map(len, values)) > _MAX_SPLIT:
+            return None
+        plan = dataclasses.replace(self.plan, residual=(), split=())
+        readers = []
+        for chosen in itertools.product(*values):
+            conditions = list(self._driven)
+            for n, value in chosen:
+                conditions[n] = Condition(conditions[n].field, "exact", value)
+            spec = self.spec._replace(conditions=tuple(conditions))
+            readers.append(Reader(self.store, self.kind, plan, spec))
+        return readers
 
     def _streams(self, targets: Sequence[int], read: _Read) -> list[Iterator[Page]]:
         """Each target shard's pages; the first pages read at once on the store's pool."""
@@ -208,7 +258,7 @@ class Reader:
         in that order, flat: as ``_where`` binds them, named ``c{n}_{i}``."""
         forms: list[tuple[str, str, int]] = []
         values: list[Any] = []
-        for condition in self.spec.conditions:
+        for condition in self._driven:
             kind = fields.get(condition.field)
             if kind is not None:
                 form, bound = condition.sql(kind)
@@ -276,12 +326,18 @@ class Reader:
         return page
 
     def _page(self, shard: int, read: _Read, after: Key | None, size: int) -> Sequence[Any]:
-        engine = self.store.shards[shard].engine
-        fast = self.store.shards[shard].fast
+        on = self.store.shards[shard]
+        if self._replicated:
+            return on.serve(lambda replica: self._page_on(replica, read, after, size), "replica")
+        return self._page_on(on, read, after, size)
+
+    def _page_on(self, on: Shard, read: _Read, after: Key | None, size: int) -> Sequence[Any]:
+        """One page of ``read``, on that shard's primary or on one of its replicas."""
+        engine, fast = on.engine, on.fast
         if fast is not None:
             compiled = self._compiled(engine.dialect, read.shape, after, size, read)
             return compiled.run(fast, read.values, after)
-        with self.store.shards[shard].read() as conn:
+        with on.read() as conn:
             return conn.execute(self._statement(read, after, size, _as_is)).all()
 
     def _statement(self, read: _Read, after: Key | None, size: int, bind: Bind) -> Any:
@@ -335,7 +391,7 @@ class Reader:
                 if not wanted:
                     yield batch
                     continue
-                found = self.store.get_many(wanted)
+                found = self.store.get_many(wanted, consistency=self.spec.consistency)
                 yield [
                     (key, entity or found.get(uuid.UUID(bytes=entity_id)), entity_id)
                     for key, entity, entity_id in batch
@@ -356,6 +412,40 @@ class Reader:
                     found.append(entity)
             yield found
 
+    def _examining(self, pages: Iterable[Page]) -> Iterator[list[Entity]]:
+        """:meth:`_matching` with residual conditions or checks: each entity examined once,
+        and IndexRequired rather than examine more than ``max_examined`` through an index (a
+        ``scan()`` reads them all, as asked)."""
+        keys, kind, tests = self.keys, self.kind, self._tests
+        checks = self.spec.checks
+        most = self.spec.max_examined if self.plan.index is not None else math.inf
+        seen: set[bytes] = set()
+        for page in pages:
+            for key, entity, entity_id in page:
+                if entity is None or entity_id in seen or entity.kind != kind:
+                    continue
+                if len(seen) >= most:
+                    raise IndexRequired(self._too_many(len(seen)))
+                seen.add(entity_id)
+                if passes(entity._body, tests) and all([check(entity) for check in checks]):
+                    keys[entity_id] = key
+                    yield [entity]  # one at a time: a limit met examines no further
+
+    def _too_many(self, examined: int) -> str:
+        conditions = self.spec.conditions
+        residual = [conditions[i] for i in self.plan.residual]
+        checked = [f"{c.field}__{c.lookup}" for c in residual]
+        checked += ["a check"] * bool(self.spec.checks)
+        wanted = sorted(conditions, key=lambda c: not c.is_equality)
+        fields = dict.fromkeys([c.field for c in wanted] + list(self.plan.key))
+        index = self.plan.index
+        assert index is not None
+        return (
+            f"a query of {self.kind!r} examined {examined} entities (its max_examined) through "
+            f"index {index.name!r}, checking {', '.join(checked)} on each; "
+            f"an index on ({', '.join(fields)}) would serve it"
+        )
+
     # -- SQL pieces ---------------------------------------------------------------------------
 
     def _where(self, table: sa.FromClause, bind: Bind | None = None) -> list[Any]:
@@ -363,7 +453,7 @@ class Reader:
         values become parameters ``c{n}_0, c{n}_1...``, as ``_from_index`` names its values."""
         assert self.plan.index is not None
         fields = self.plan.index.fields
-        served = [c for c in self.spec.conditions if c.field in fields]
+        served = [c for c in self._driven if c.field in fields]
         return [
             c.clause(
                 table.c[c.field],
@@ -394,8 +484,11 @@ class Reader:
         return max(10, min(self.spec.offset + self.spec.limit, _MAX_PAGE))
 
     def _scalar(self, shard: int, stmt: Any) -> int:
-        with self.store.shards[shard].read() as conn:
-            return int(conn.execute(stmt).scalar_one())
+        def count(on: Shard) -> int:
+            with on.read() as conn:
+                return int(conn.execute(stmt).scalar_one())
+
+        return self.store.shards[shard].serve(count, self.spec.consistency)
 
     def _count_listing(self) -> int:
         stmt = sa.select(sa.func.count()).where(
@@ -511,6 +604,13 @@ def _parameter(name: str, value: Any, column: Any) -> Any:
 def _named(bind: Bind, prefix: str, column: Any) -> Callable[[int, Any], Any]:
     """A condition's binder: its i-th value gets the name ``prefix + i``."""
     return lambda i, value: bind(f"{prefix}{i}", value, column)
+
+
+def _defaulted(condition: Condition, defaults: dict[str, Any]) -> Condition:
+    """The condition checking a body that lacks its field as holding the field's default."""
+    if condition.field in defaults:
+        return condition.with_default(defaults[condition.field])
+    return condition
 
 
 def _naming(entity_id: bytes, exc: DecodeError) -> DecodeError:

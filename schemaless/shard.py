@@ -28,8 +28,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -44,7 +44,12 @@ from .errors import (
 )
 from .fastpath import FastPath
 
+if TYPE_CHECKING:
+    from .replica import Replicas
+
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 2.0
 DDL_LOCK_WAIT = 1  # seconds DDL waits for a table's metadata lock before it gives up
@@ -76,6 +81,10 @@ _CAUGHT: tuple[type[BaseException], ...] = (sa.exc.SQLAlchemyError, *_driver_err
 class Shard:
     """One named database and the connections to it."""
 
+    # Whether its connections serve their own thread only (a Django connection's): a fan-out
+    # over such shards then runs them one after the other, in the calling thread.
+    thread_bound = False
+
     def __init__(self, name: str, engine: Engine, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.name = name
         self.engine = engine
@@ -85,6 +94,7 @@ class Shard:
         # On MySQL, get and the puts of new entities skip SQLAlchemy's per-call round trips
         # (pre-ping, reset) and run on kept DBAPI connections: see fastpath.py for why and how.
         self.fast = FastPath.serving(engine, self._checkout, self.error, self.breaker)
+        self.replicas: Replicas | None = None  # reads asked of replicas: see replica.py
 
     def __repr__(self) -> str:
         return f"<Shard {self.name} {self.engine.url!r}>"
@@ -113,6 +123,8 @@ class Shard:
                     raise
                 with self.mapped(committing=True):
                     trans.commit()
+                if self.replicas is not None:  # read-your-writes: the GTID, same connection
+                    self.replicas.capture(conn.connection)
             except _CAUGHT as exc:
                 raise self.error(exc) from exc
             finally:
@@ -168,8 +180,30 @@ class Shard:
         except _CAUGHT as exc:
             raise self.error(exc, committing=committing) from exc
 
+    def serve(self, work: Callable[[Shard], T], consistency: str = "primary") -> T:
+        """``work(shard)`` on this shard; with ``consistency="replica"``, on a replica of it
+        that holds this store's writes, else here (see :mod:`schemaless.replica`)."""
+        if consistency == "primary" or self.replicas is None:
+            return work(self)
+        return self.replicas.read(work)
+
+    def add_replicas(self, replicas: Sequence[Shard]) -> Replicas:
+        """Serve ``consistency="replica"`` reads from these replicas of this shard's server.
+
+        From now on every write committed here also reads its GTID, on its own connection
+        (the fast path's too), so that this store's replica reads can wait for it.
+        """
+        from .replica import Replicas
+
+        self.replicas = Replicas(self, replicas)
+        if self.fast is not None:
+            self.fast.committed = self.replicas.capture
+        return self.replicas
+
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.replicas is not None:
+            self.replicas.dispose()
 
     # -- errors --------------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ import concurrent.futures
 import datetime as dt
 import logging
 import threading
+import time
 import uuid
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -33,11 +34,11 @@ from sqlalchemy.engine import Engine
 
 from . import bucket_map, ids
 from .bucket_map import BUCKETS, DEFAULT_GROUP, BucketMap, Stored
-from .errors import ConfigurationError, InvalidId, ShardUnavailable
+from .errors import ConfigurationError, InvalidId, SchemalessError, ShardUnavailable
 from .kinds import Kind
 from .kinds import row as kind_row
 from .shard import Shard
-from .tables import entities
+from .tables import entities, shard_map
 from .tables import kinds as kinds_table
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _POOL_PREFIX = "schemaless-fan-out"
+REFRESH = 1.0  # seconds between checks of the stored map's version (a move's flip)
 _MAX_POOL = 16
 
 
@@ -78,6 +80,8 @@ class ShardMap:
         self._routes: list[int] | None = None  # the default group's owner of each bucket
         self._by_number: dict[int, list[int]] = {}
         self._members: dict[str, list[int]] = {}
+        self.refresh = REFRESH  # seconds between checks of the stored map's version
+        self._check_at = float("inf") if maps is not None else 0.0
         if maps is not None:
             self._install(maps, {})
 
@@ -99,14 +103,14 @@ class ShardMap:
     def shard_for_id(self, id_bytes: bytes) -> int:
         # uuid4 bytes are random already; their first two bytes make an even bucket. Our
         # version-8 ids name their group in the top four bits (bucket_map.placed_id).
-        routes = self._routes or self._load()
+        routes = self._fresh()
         if id_bytes[6] >> 4 == 8:
             routes = self._group_routes(id_bytes)
         return routes[int.from_bytes(id_bytes[:2], "big") % BUCKETS]
 
     def shard_for_value(self, value: Any, kind: str | None = None) -> int:
         """The shard of index rows whose shard_on value is ``value``, for an index of ``kind``."""
-        routes = self._routes or self._load()
+        routes = self._fresh()
         if len(self.engines) == 1:  # a backfill asks once per index row: nothing to hash
             return 0
         if kind is not None:
@@ -224,8 +228,50 @@ class ShardMap:
             self._install(maps, kinds)
 
     def _ensure(self) -> None:
-        if self._routes is None:
-            self._load()
+        self._fresh()
+
+    def reload(self) -> None:
+        """Read the stored maps again, from every shard that answers, and route by the newest.
+
+        A write that a shard refused (its bucket moved: ``BucketMoved``) calls this, and so
+        does the version check that every process makes at most every ``REFRESH`` seconds.
+        """
+        stored = self._read_all(required=False)
+        maps = bucket_map.agreed(stored)
+        with self._lock:
+            self._install(maps, bucket_map.all_kinds(stored.values()))
+            self._check_at = time.monotonic() + self.refresh
+
+    def _fresh(self) -> list[int]:
+        """The default group's routes, checked against the stored map's version at most every
+        ``REFRESH`` seconds: a process that neither writes nor was refused (a reader, an indexer)
+        still follows a move's flip within that time. One small read of one shard."""
+        routes = self._routes
+        if routes is None:
+            return self._load()
+        if time.monotonic() < self._check_at:
+            return routes
+        self._check_at = time.monotonic() + self.refresh  # one thread checks; the others route on
+        try:
+            if self._stale():
+                self.reload()
+        except SchemalessError as exc:  # no shard answers now: route by what we hold
+            logger.debug("bucket map: version check failed: %s", exc)
+        return self._routes or routes
+
+    def _stale(self) -> bool:
+        """Whether any shard holds a newer map than this process routes by."""
+        stmt = sa.select(shard_map.c.shard_group, shard_map.c.version)
+        held: dict[str, int] = {}
+        for position, shard in enumerate(self.shards):
+            try:
+                with shard.read() as conn:
+                    held = {group: version for group, version in conn.execute(stmt)}
+                break
+            except ShardUnavailable:
+                if position + 1 == len(self.shards):
+                    raise
+        return any(held.get(g, 0) > m.version for g, m in self._maps.items())
 
     def _load(self) -> list[int]:
         """Read the maps and kinds from every shard that answers, check, and route by them."""
@@ -253,6 +299,7 @@ class ShardMap:
         self._maps, self._by_number = dict(maps), routes
         self._kinds.update(kinds)
         self._routes = routes[maps[DEFAULT_GROUP].number]  # last: it says "loaded"
+        self._check_at = max(self._check_at, time.monotonic() + self.refresh)
 
     def _group_routes(self, id_bytes: bytes) -> list[int]:
         routes = self._by_number.get(id_bytes[0] >> 4)
@@ -317,7 +364,11 @@ class ShardMap:
         thread that waits for it.
         """
         listed = list(positions)
-        if len(listed) <= 1 or threading.current_thread().name.startswith(_POOL_PREFIX):
+        if (
+            len(listed) <= 1
+            or threading.current_thread().name.startswith(_POOL_PREFIX)
+            or any(self.shards[p].thread_bound for p in listed)
+        ):
             return [work(position) for position in listed]
         futures = [self._executor().submit(work, position) for position in listed]
         concurrent.futures.wait(futures, return_when=concurrent.futures.FIRST_EXCEPTION)
@@ -357,6 +408,11 @@ def _checked_groups(groups: Mapping[str, Sequence[str]], names: list[str]) -> di
             raise ConfigurationError(f"group {group!r} must name listed shards, not {unknown}")
         checked[group] = listed
     return checked
+
+
+def value_bucket(value: Any) -> int:
+    """The bucket of a ``shard_on`` value (a moved bucket takes these index rows along)."""
+    return zlib.crc32(_value_key(value)) % BUCKETS
 
 
 def _value_key(value: Any) -> bytes:

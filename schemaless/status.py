@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from . import dialect, failures
+from . import dialect, failures, moves
 from .store import Store
 from .tables import entity_changes
 
@@ -31,6 +31,7 @@ def status(store: Store) -> dict[str, Any]:
         "pending_changes": pending,
         "lag_seconds": round(max(lag, 0.0), 3),
         "indexes": [_index_status(store, entry) for entry in store.registry.entries()],
+        "moves": [m.as_json() for m in moves.listed(store.shards) if m.is_open],
         **_set_aside(store),
     }
 
@@ -81,6 +82,12 @@ def format_status(data: dict[str, Any]) -> str:
         )
     if not data["indexes"]:
         lines.append("  (no indexes)")
+    for move in data.get("moves", []):
+        lines.append(
+            f"move {move['id']}: buckets {move['buckets']} of {move['group']} "
+            f"{move['source']} -> {move['target']}: {move['phase']} "
+            f"{move['copied']}/{move['total']}"
+        )
     lines += _format_set_aside(data)
     return "\n".join(lines)
 

@@ -14,7 +14,10 @@ one ``entity_changes`` row. The indexer daemons turn those rows into index rows 
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
+import random
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -23,11 +26,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from . import dialect, ids
+from . import dialect, fence, ids
 from .bucket_map import DEFAULT_GROUP, BucketMap
 from .codec import Codec
 from .entity import Entity
 from .errors import (
+    BucketMoved,
     ConfigurationError,
     Conflict,
     DecodeError,
@@ -40,6 +44,7 @@ from .errors import (
 )
 from .kinds import Kind
 from .query import Query
+from .replica import PRIMARY, REPLICA, checked
 from .shard import Shard
 from .shards import ShardMap
 from .tables import entities, entity_changes
@@ -61,6 +66,9 @@ _NO_PACKET_LIMIT = 1 << 62  # SQLite: no packet carries the blob
 # The bytes that mysqlclient's escaping (mysql_real_escape_string) sends as two.
 _ESCAPED_BYTES = (b"\x00", b"'", b'"', b"\\", b"\n", b"\r", b"\x1a")
 _ATTEMPTS = 5
+_BACKOFF = 0.005  # seconds: the most the first retry of a busy write waits, doubled each time
+MOVE_WAIT = 5.0  # seconds a write waits for a move's frozen buckets (frozen well under 1 s)
+_MOVE_POLL = 0.01
 _DUPLICATE_KEY = 1062
 
 _select_entities = sa.select(entities.c.id, entities.c.kind, entities.c.version, entities.c.body)
@@ -117,9 +125,8 @@ class Store:
         else:  # an existing id keeps its id, and its shard
             entity_id = given
             self.shards.check_id(kind, entity_id.bytes)
-        shard = self.shards.for_id(entity_id.bytes)
         if id is None:
-            self._insert_new(shard, [(entity_id.bytes, kind, blob)])
+            self._insert_routed([(entity_id.bytes, kind, blob)])
             return Entity(entity_id, kind, 1, self.codec.decode(blob))
 
         def write(conn: Connection) -> int:
@@ -152,8 +159,7 @@ class Store:
                 self.shards.check_id(kind, given.bytes)
         made = [(i, self._encode(body)) for i, body in zip(minted, bodies, strict=True)]
         rows = [(entity_id.bytes, kind, blob) for entity_id, blob in made]
-        for shard, group in self.shards.group_by_id(rows, key=lambda row: row[0]).items():
-            self._insert_new(self.shards[shard], group)
+        self._insert_routed(rows)
         return [Entity(entity_id, kind, 1, self.codec.decode(blob)) for entity_id, blob in made]
 
     def delete(self, id: ids.IdLike, *, expect_version: int | None = None) -> bool:
@@ -178,11 +184,17 @@ class Store:
 
     # -- reads --------------------------------------------------------------------------------
 
-    def get(self, id: ids.IdLike) -> Entity:
-        """The entity with that id; raises :class:`NotFound` (a KeyError) when there is none."""
+    def get(self, id: ids.IdLike, *, consistency: str = PRIMARY) -> Entity:
+        """The entity with that id; raises :class:`NotFound` (a KeyError) when there is none.
+
+        ``consistency="replica"`` reads it from a replica of its shard, if it has one: one that
+        holds every write this store made there, else the primary (see :mod:`schemaless.replica`).
+        """
         entity_id = ids.to_uuid(id)
         key = entity_id.bytes
-        if self.cache is not None:
+        if consistency != PRIMARY:
+            rows = self._read_replicas([key], consistency)
+        elif self.cache is not None:
             rows = self.cache.read_through([key], self._fetch_each)
         else:
             rows = self._fetch(self.shards.shard_for_id(key), [key])
@@ -190,12 +202,19 @@ class Store:
             raise NotFound(f"no entity with id {entity_id}")
         return self._entity(entity_id, rows[0])
 
-    def get_many(self, ids_: Iterable[ids.IdLike]) -> dict[uuid.UUID, Entity]:
-        """The entities with those ids, keyed by id; missing ids are absent."""
+    def get_many(
+        self, ids_: Iterable[ids.IdLike], *, consistency: str = PRIMARY
+    ) -> dict[uuid.UUID, Entity]:
+        """The entities with those ids, keyed by id; missing ids are absent.
+
+        ``consistency="replica"``: read from replicas, as :meth:`get` does.
+        """
         wanted = {entity_id.bytes: entity_id for entity_id in map(ids.to_uuid, ids_)}
         found: dict[uuid.UUID, Entity] = {}
         keys = list(wanted)
-        if self.cache is not None:
+        if consistency != PRIMARY:
+            rows = self._read_replicas(keys, consistency)
+        elif self.cache is not None:
             rows = self.cache.read_through(keys, self._fetch_each)
         else:
             rows = self._fetch_each(keys)
@@ -235,11 +254,15 @@ class Store:
         return self.shards.define(Kind(kind, ids.check_name(group, "shard group"), colocate_on))
 
     def shard_map(self, group: str = DEFAULT_GROUP) -> BucketMap:
-        """The stored bucket map of a shard group: its version and each bucket's owner."""
+        """The stored bucket map of a shard group: its version, each bucket's owner, and the
+        moves of its buckets under way (``moving``, each a :class:`schemaless.moves.Move`)."""
+        from .moves import listed
+
         maps = self.shards.maps()
         if group not in maps:
             raise ConfigurationError(f"no shard group {group!r}: known {sorted(maps)}")
-        return maps[group]
+        moving = tuple(m for m in listed(self.shards) if m.is_open and m.group == group)
+        return dataclasses.replace(maps[group], moving=moving)
 
     @property
     def registry(self) -> Registry:
@@ -261,9 +284,13 @@ class Store:
         """Every registered index that is not retired, with its state."""
         return [(i.index, i.state) for i in self.registry.entries()]
 
-    def query(self, kind: str) -> Query:
-        """A lazy query over entities of ``kind``; see :class:`schemaless.query.Query`."""
-        return Query(self, ids.check_name(kind, "kind"))
+    def query(self, kind: str, *, consistency: str = PRIMARY) -> Query:
+        """A lazy query over entities of ``kind``; see :class:`schemaless.query.Query`.
+
+        ``consistency="replica"`` reads its index rows and entities from replicas, as
+        :meth:`get` does (see :mod:`schemaless.replica`).
+        """
+        return Query(self, ids.check_name(kind, "kind"), consistency=checked(consistency))
 
     def wait_for_indexes(self, timeout: float = 5.0) -> bool:
         """Wait until the change log is drained; False when ``timeout`` seconds pass first."""
@@ -363,10 +390,11 @@ class Store:
 
     def _insert(self, conn: Connection, rows: list[tuple[bytes, str, bytes]]) -> None:
         now = dialect.utcnow()
-        conn.execute(
-            entities.insert(),
-            [{"id": i, "kind": k, "version": 1, "updated": now, "body": b} for i, k, b in rows],
-        )
+        for part in dialect.batches(rows):  # INSERTs of at most MAX_ROWS rows
+            conn.execute(
+                entities.insert(),
+                [{"id": i, "kind": k, "version": 1, "updated": now, "body": b} for i, k, b in part],
+            )
 
     def _upsert(
         self, conn: Connection, entity_id: bytes, kind: str, blob: bytes, expect: int | None
@@ -393,14 +421,23 @@ class Store:
 
     def _after_write(self, conn: Connection, changes: list[tuple[bytes, str, int]]) -> None:
         """Log the changes for the indexer, or with sync indexing apply them right here."""
+        shard = self.shards.for_id(changes[0][0]).name  # the one this transaction writes
         if self.indexing == "sync":
+            fence.check(conn, [c[0] for c in changes], shard)  # before rows on other shards
             self.index_writer.apply_in(conn, [c[0] for c in changes])
             return
         now = dialect.utcnow()
-        conn.execute(
-            entity_changes.insert(),
-            [{"entity_id": i, "kind": k, "version": v, "created": now} for i, k, v in changes],
-        )
+        if len(changes) == 1:  # the fence check rides in the change row's INSERT
+            entity_id, kind, version = changes[0]
+            change = {"entity_id": entity_id, "kind": kind, "version": version, "created": now}
+            fence.log_change(conn, change, shard)
+            return
+        for part in dialect.batches(changes):
+            conn.execute(
+                entity_changes.insert(),
+                [{"entity_id": i, "kind": k, "version": v, "created": now} for i, k, v in part],
+            )
+        fence.check(conn, [c[0] for c in changes], shard)
 
     def _fetch_each(self, id_list: list[bytes]) -> list[Any]:
         """(id, kind, version, body) of the live entities among ``id_list``, on every shard."""
@@ -411,12 +448,27 @@ class Store:
 
     def _fetch(self, shard: int, id_list: list[bytes]) -> Sequence[Any]:
         """(id, kind, version, body) of the live entities among ``id_list``."""
-        fast = self.shards[shard].fast
-        if fast is not None:
-            return fast.fetch(id_list)
-        stmt = _select_entities.where(entities.c.id.in_(id_list), entities.c.body.is_not(None))
-        with self.shards[shard].read() as conn:
-            return conn.execute(stmt).all()
+        return _fetch_on(self.shards[shard], id_list)
+
+    def _read_replicas(self, keys: list[bytes], consistency: str) -> Sequence[Any]:
+        """The rows of ``keys`` read as ``consistency`` asks: cache hits, else replicas.
+
+        A replica may lag behind what others committed, so what it gives never fills the
+        cache (a fill would outlive the invalidation of a newer version).
+        """
+        if checked(consistency) == PRIMARY:
+            return self._fetch_each(keys)
+        if self.cache is not None:
+            return self.cache.read_through(keys, self._fetch_replicas, fill=False)
+        return self._fetch_replicas(keys)
+
+    def _fetch_replicas(self, id_list: list[bytes]) -> list[Any]:
+        """As ``_fetch_each``, each shard's rows from a replica that has this store's writes."""
+        rows: list[Any] = []
+        for position, group in self.shards.group_by_id(id_list, key=bytes).items():
+            read = functools.partial(_fetch_on, id_list=group)
+            rows.extend(self.shards[position].serve(read, REPLICA))
+        return rows
 
     def _entity(self, entity_id: uuid.UUID, row: Any) -> Entity:
         try:
@@ -429,7 +481,7 @@ class Store:
         """Run one entity's write (returning its new version, 0 for none), then invalidate
         its cached copy: after the commit, and also when the commit's outcome is unknown."""
         try:
-            version = self._retried(self.shards.for_id(entity_id), write)
+            version = self._routed(entity_id, write)
         except OutcomeUnknown:
             if self.cache is not None:
                 self.cache.invalidate([(entity_id, 0)])
@@ -438,13 +490,54 @@ class Store:
             self.cache.invalidate([(entity_id, version)])
         return version
 
+    def _insert_routed(self, rows: list[tuple[bytes, str, bytes]]) -> None:
+        """Insert new entities on their shards, one transaction each; the rows a shard refused
+        (their bucket moved: a stale map) go again to their owner by the map read anew."""
+        deadline = time.monotonic() + MOVE_WAIT
+        while rows:
+            refused: list[tuple[bytes, str, bytes]] = []
+            for shard, group in self.shards.group_by_id(rows, key=lambda row: row[0]).items():
+                try:
+                    self._insert_new(self.shards[shard], group)
+                except BucketMoved as exc:
+                    refused, error = refused + group, exc
+            if refused:
+                self._rerouted(error, deadline)
+            rows = refused
+
+    def _routed(self, entity_id: bytes, write: Callable[[Connection], T]) -> T:
+        """``write`` on the entity's shard; again on its new owner when the shard refused it."""
+        deadline = time.monotonic() + MOVE_WAIT
+        while True:
+            try:
+                return self._retried(self.shards.for_id(entity_id), write)
+            except BucketMoved as exc:
+                self._rerouted(exc, deadline)
+
+    def _rerouted(self, error: BucketMoved, deadline: float) -> None:
+        """After a refusal: read the bucket map again, so the next try goes to the new owner.
+
+        While a move has its buckets frozen (under a second) the map still names the old
+        owner; the write waits a little and tries again, up to ``MOVE_WAIT`` seconds.
+        """
+        if time.monotonic() >= deadline:
+            raise error
+        logger.debug("%s; reloading the bucket map", error)
+        before = self.shards.maps()
+        self.shards.reload()
+        if self.shards.maps() == before:
+            time.sleep(_MOVE_POLL)
+
     def _retried(self, shard: Shard, write: Callable[[Connection], T]) -> T:
         """``write(conn)`` in a transaction, run again when it loses a race.
 
         Two first puts of one id race to INSERT (the loser goes on as an update), and a write
         that locks an entity row can be picked as a deadlock's victim beside the indexer's
         locks; either way the server rolled the whole transaction back, so running it again
-        from the start is safe, compare-and-set included.
+        from the start is safe, compare-and-set included. On a Galera cluster, two writers of
+        one entity on two nodes fail at COMMIT instead (a certification conflict, also
+        ``ShardBusy``): a retry at once would meet the other writer's next commit again, so
+        each waits a random while first, growing (at most 5, 10, 20, 40 ms).
         """
         for attempt in range(_ATTEMPTS):
             try:
@@ -453,6 +546,7 @@ class Store:
             except ShardBusy:
                 if attempt + 1 == _ATTEMPTS:
                     raise
+                time.sleep(random.uniform(0, _BACKOFF * 2**attempt))
             except SchemalessError as exc:
                 if attempt + 1 == _ATTEMPTS or not _lost_insert_race(exc):
                     raise
@@ -466,6 +560,18 @@ class Store:
 
             self._index_writer = IndexWriter(self)
         return self._index_writer
+
+
+def _fetch_on(shard: Shard, id_list: list[bytes]) -> Sequence[Any]:
+    """(id, kind, version, body) of the live entities among ``id_list``, read on ``shard``."""
+    if shard.fast is not None:
+        return shard.fast.fetch(id_list)
+    rows: list[Any] = []
+    with shard.read() as conn:
+        for part in dialect.batches(id_list):  # IN lists of at most MAX_ROWS ids
+            live = entities.c.body.is_not(None)
+            rows += conn.execute(_select_entities.where(entities.c.id.in_(part), live)).all()
+    return rows
 
 
 def _live_version(current: Any) -> int:

@@ -162,3 +162,38 @@ kinds = sa.Table(
     sa.Column("created", dialect.timestamp(), nullable=False),
     **_mysql,
 )
+
+# Each shard's fence (DESIGN 6, "Moving buckets online"): per shard group number (0-15, every
+# row present from migration 0004 on), the buckets whose writes this shard refuses because
+# they moved away or are being moved: '1' at position bucket + 1 of ``refused`` ('' refuses
+# none). Every write reads its group's row FOR SHARE in its own transaction (fused into the
+# change-row INSERT, so no extra round trip): a move's freeze, an UPDATE of the row, waits for
+# the writes under way and refuses the later ones, on the server itself (see fence.py).
+fences = sa.Table(
+    "schemaless_fence",
+    metadata,
+    sa.Column("number", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("refused", sa.Text(), nullable=False),
+    **_mysql,
+)
+
+# Bucket moves, started or done (schemaless.moves): one row per move, on its source and its
+# target shard, so that a killed move is found and resumed (or rolled back) when run again.
+moves = sa.Table(
+    "schemaless_moves",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("shard_group", sa.String(64), nullable=False),
+    sa.Column("buckets", sa.Text(), nullable=False),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(64), nullable=False),
+    sa.Column("phase", sa.String(16), nullable=False),
+    sa.Column("position", dialect.binary16(), nullable=True),
+    sa.Column("copied", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("total", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("watermark", dialect.timestamp(), nullable=True),
+    sa.Column("frozen_ms", sa.Float(), nullable=True),
+    sa.Column("started", dialect.timestamp(), nullable=False),
+    sa.Column("updated", dialect.timestamp(), nullable=False),
+    **_mysql,
+)

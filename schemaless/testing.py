@@ -17,6 +17,15 @@ second and leaves nothing behind when stopped.
 again on the same port and watch InnoDB recover. `create_database()` and `drop_database()` also
 exist as functions taking a server URL, for a server you run yourself.
 
+A server can also be a replication primary (``binlog=True``: a binary log in ROW format, GTIDs)
+and another one its replica, on loopback, started from an empty binary log so that everything
+the primary ever held replicates:
+
+    with MySQLServer(binlog=True) as primary, MySQLServer.replica_of(primary) as replica:
+        url = primary.create_database("app")
+        replica.catch_up()                     # waits until it applied all the primary wrote
+        replica.stop_replication()             # STOP SLAVE: it keeps serving, stale
+
 `Memcached` does the same for a private memcached, in front of which the cache is tested.
 
 Only the standard library is imported here; the drivers are imported when first needed.
@@ -61,11 +70,17 @@ class MySQLServer:
     `durable=False` (the default) flushes InnoDB's log once a second instead of at every
     commit (`innodb_flush_log_at_trx_commit=2`): a crash of the server process still loses
     nothing, only a crash of the machine would. Pass `durable=True` to measure real commits.
+    `binlog=True` keeps a binary log (ROW format, with GTIDs), for replicas to read; made with
+    :meth:`replica_of`, a server replicates another from its first start (MariaDB only).
     """
 
-    def __init__(self, *, durable: bool = False, startup_timeout: float = 60.0) -> None:
+    def __init__(
+        self, *, durable: bool = False, startup_timeout: float = 60.0, binlog: bool = False
+    ) -> None:
         self.durable = durable
         self.startup_timeout = startup_timeout
+        self.binlog = binlog
+        self.primary: MySQLServer | None = None  # the server this one replicates, if any
         self.port = 0
         self._dir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -96,12 +111,15 @@ class MySQLServer:
             return self
         binary = _find_server()
         try:
+            first = self._dir is None
             if self._dir is None:
                 self._dir = Path(tempfile.mkdtemp(prefix="schemaless-mysql-"))
                 _initialize(binary, self._dir, self._options())
                 self.port = _free_port()
             self._launch(binary)
             self._wait_until_ready()
+            if first and self.primary is not None:
+                self._replicate(binary)
         except BaseException:
             self.stop()
             raise
@@ -129,14 +147,57 @@ class MySQLServer:
             self._process = None
 
     def pause(self) -> None:
-        """Stop the server with SIGSTOP: it keeps its connections and answers nothing."""
+        """Stop the server with SIGSTOP: it keeps its connections and answers nothing.
+
+        Returns once every thread of it has stopped: a signal is delivered to each thread when
+        it next runs, and a query sent right after ``kill()`` returned was seen answered.
+        """
         if self._process is not None:
             self._process.send_signal(signal.SIGSTOP)
+            _wait_stopped(self._process.pid)
 
     def resume(self) -> None:
         """Let a paused server go on (SIGCONT), as if nothing had happened."""
         if self._process is not None:
             self._process.send_signal(signal.SIGCONT)
+
+    @classmethod
+    def replica_of(cls, primary: MySQLServer, **options: Any) -> MySQLServer:
+        """A server that, once started, replicates ``primary`` (a ``binlog=True`` server,
+        started first) over loopback with GTIDs (``MASTER_USE_GTID=slave_pos``), from the
+        start of its binary log. Restarted after :meth:`kill`, it resumes where it stopped."""
+        if not primary.binlog:
+            raise ValueError("a replica needs a primary started with binlog=True")
+        replica = cls(**options)
+        replica.primary = primary
+        return replica
+
+    def stop_replication(self) -> None:
+        """STOP SLAVE: the replica keeps answering, with what it applied so far."""
+        _execute(self.url, "STOP SLAVE")
+
+    def start_replication(self) -> None:
+        """START SLAVE: the replica catches up from where it stopped."""
+        _execute(self.url, "START SLAVE")
+
+    def catch_up(self, timeout: float = 30.0) -> None:
+        """Wait until this replica applied everything its primary has logged so far."""
+        assert self.primary is not None, "not a replica"
+        connection = mysql_connection(self.primary.url)
+        try:
+            cursor = connection.cursor()
+            cursor.execute("SELECT @@global.gtid_binlog_pos")
+            position = cursor.fetchone()[0]
+        finally:
+            connection.close()
+        connection = mysql_connection(self.url)
+        try:
+            cursor = connection.cursor()
+            cursor.execute("SELECT MASTER_GTID_WAIT(%s, %s)", (position, timeout))
+            if cursor.fetchone()[0] != 0:
+                raise RuntimeError(f"replica on port {self.port} did not reach {position}")
+        finally:
+            connection.close()
 
     def create_database(self, name: str) -> str:
         """Create an empty utf8mb4 database and return its URL."""
@@ -171,7 +232,8 @@ class MySQLServer:
             "--skip-networking=0",
             f"--socket={self._dir / 'mysqld.sock'}",
             f"--pid-file={self._dir / 'mysqld.pid'}",
-            "--skip-log-bin",
+            f"--server-id={self.port}",  # unique on this machine, as replication needs
+            *self._replication_options(),
             f"--innodb-flush-log-at-trx-commit={flush}",
             "--max-connections=500",
         ]
@@ -181,6 +243,26 @@ class MySQLServer:
             self._process = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
             )
+
+    def _replication_options(self) -> list[str]:
+        assert self._dir is not None
+        options = [f"--relay-log={self._dir / 'relay'}"] if self.primary is not None else []
+        if not self.binlog:
+            return [*options, "--skip-log-bin"]
+        return [*options, f"--log-bin={self._dir / 'binlog'}", "--binlog-format=ROW"]
+
+    def _replicate(self, binary: str) -> None:
+        """Point this fresh server at its primary and start replicating, with GTIDs."""
+        assert self.primary is not None
+        if not _is_mariadb(binary):
+            raise RuntimeError("replicas of private servers need MariaDB (mariadbd)")
+        _execute(
+            self.url,
+            f"CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={self.primary.port}, "
+            "MASTER_USER='root', MASTER_PASSWORD='', MASTER_USE_GTID=slave_pos, "
+            "MASTER_CONNECT_RETRY=1",
+            "START SLAVE",
+        )
 
     def _wait_until_ready(self) -> None:
         import MySQLdb
@@ -262,13 +344,36 @@ class Memcached:
             self._process = None
 
     def pause(self) -> None:
-        """SIGSTOP: it keeps its connections and its data, and answers nothing."""
+        """SIGSTOP: it keeps its connections and its data, and answers nothing (once this
+        returns: every thread of it has stopped)."""
         if self._process is not None:
             self._process.send_signal(signal.SIGSTOP)
+            _wait_stopped(self._process.pid)
 
     def resume(self) -> None:
         if self._process is not None:
             self._process.send_signal(signal.SIGCONT)
+
+
+def _wait_stopped(pid: int, timeout: float = 5.0) -> None:
+    """Wait until every thread of process ``pid`` is stopped (state T in /proc), where Linux
+    shows it; elsewhere a short sleep stands in."""
+    tasks = Path(f"/proc/{pid}/task")
+    if not tasks.is_dir():
+        time.sleep(0.05)
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            states = [
+                (task / "stat").read_text().rpartition(")")[2].split()[0]
+                for task in tasks.iterdir()
+            ]
+        except OSError:  # a thread ended while we looked
+            continue
+        if all(state in ("T", "t") for state in states):
+            return
+        time.sleep(0.001)
 
 
 def _accepts(port: int) -> bool:

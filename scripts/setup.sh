@@ -29,6 +29,11 @@ missing=()
 has mariadbd || has mysqld || missing+=(mariadb-server)
 has pkg-config || missing+=(pkg-config)
 has memcached || missing+=(memcached)  # the cache tests start a private one
+# tests/cluster/test_galera.py starts a 3-node Galera cluster (joiners get their state by
+# rsync) behind an HAProxy.
+[ -e /usr/lib/galera/libgalera_smm.so ] || missing+=(galera-4)
+has haproxy || missing+=(haproxy)
+has rsync || missing+=(rsync)
 has mysql_config || has mariadb_config ||
     { has pkg-config && { pkg-config --exists mariadb || pkg-config --exists libmariadb; }; } ||
     missing+=(libmariadb-dev)

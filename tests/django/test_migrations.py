@@ -70,3 +70,34 @@ def test_an_entity_stored_before_a_field_existed_reads_its_default(entities: str
     old = store.put("shop_entry", {"user_id": 1, "title": "old"})
     e = Entry.objects.get(pk=old.id)
     assert (e.tags, e.extra, e.rank) == ([], {}, None)
+
+
+def test_an_index_indexes_an_entity_stored_before_its_field_as_the_default(
+    entities: str,
+) -> None:
+    from django.test.utils import isolate_apps
+
+    from schemaless.django import models as sl
+    from schemaless.django.backends.schema import store_index
+
+    with isolate_apps("tests.django.shop"):
+
+        class Task(sl.Model):
+            title = models.CharField(max_length=20)
+            state = models.CharField(max_length=10, default="draft")
+
+            class Meta:
+                app_label = "shop"
+                db_table = "shop_task"
+
+        index = sl.Index(fields=["state"], name="task_state")
+        assert store_index(Task, index).defaults == {"state": "draft"}
+        store = connections[entities].store
+        old = store.put("shop_task", {"title": "old"})  # stored before "state" existed
+        Task.objects.using(entities).create(title="new", state="done")
+        with connections[entities].schema_editor() as editor:
+            editor.add_index(Task, index)
+        found = Task.objects.using(entities).filter(state="draft")
+        assert [(t.title, t.state) for t in found] == [("old", "draft")]
+        assert Task.objects.using(entities).filter(state="draft").count() == 1
+        assert Task.objects.using(entities).get(pk=old.id).state == "draft"

@@ -266,3 +266,31 @@ def test_uuid_and_bool_fields(store: schemaless.Store) -> None:
     drain(store)
     assert titles(store.query("thing").filter(owner=owner, done=True)) == ["x"]
     assert sorted(titles(store.query("thing").filter(owner=owner))) == ["x", "y"]
+
+
+def test_an_entity_lacking_a_field_is_indexed_and_checked_as_its_default(
+    store: schemaless.Store,
+) -> None:
+    old = store.put("entry", {"user_id": 1, "title": "old"})  # stored before "state" existed
+    store.put("entry", {"user_id": 1, "title": "new", "state": "done"})
+    store.put("entry", {"user_id": 1, "title": "none", "state": None})
+    by_state = Index(
+        "entry_by_state", kind="entry", fields={"state": "str"}, defaults={"state": "draft"}
+    )
+    if store.add_index(by_state) == "building":
+        from schemaless_indexer.backfill import Backfill
+
+        Backfill(store, "entry_by_state", progress=False, install_signal_handlers=False).run()
+    drain(store)
+    assert titles(store.query("entry").filter(state="draft")) == ["old"]
+    assert titles(store.query("entry").filter(state=None)) == ["none"]
+    assert titles(store.query("entry").filter(state__in=["draft", "done"]).order_by("state")) == [
+        "new",
+        "old",
+    ]
+    assert store.query("entry").filter(state="draft").count() == 1
+    assert actual_rows(store, by_state) == expected_rows(store, by_state)
+    assert [i for i, _ in store.indexes() if i.name == "entry_by_state"][0].defaults == {
+        "state": "draft"
+    }
+    assert store.get(old.id).get("state") is None  # the body is as stored

@@ -32,7 +32,7 @@ def test_migrate_twice_changes_nothing(store: schemaless.Store) -> None:
 def test_the_version_table_is_our_own(store: schemaless.Store) -> None:
     with store.shards.engines[0].connect() as conn:
         versions = conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).all()
-    assert versions == [("0003",)]
+    assert versions == [("0004",)]
 
 
 def test_entities_is_innodb_with_the_contract_columns(mysql_url: str) -> None:

@@ -91,6 +91,9 @@ def test_definitions_round_trip_and_compare_equal() -> None:
         ({"fields": {"Bad": "int"}}, InvalidName),
         ({"shard_on": "nope"}, ConfigurationError),
         ({"where": {"f": [1]}}, ConfigurationError),
+        ({"defaults": {"g": 1}}, ConfigurationError),  # not a field of the index
+        ({"defaults": {"f": "one"}}, ConfigurationError),  # not an int
+        ({"defaults": [("f", 1)]}, ConfigurationError),
     ],
 )
 def test_bad_definitions_raise_typed_errors(kwargs: dict, error: type[Exception]) -> None:
@@ -98,3 +101,36 @@ def test_bad_definitions_raise_typed_errors(kwargs: dict, error: type[Exception]
     name = args.pop("name")
     with pytest.raises(error):
         Index(name, **args)
+
+
+def test_a_field_the_body_lacks_is_indexed_as_its_default() -> None:
+    ix = Index("st", kind="entry", fields={"state": "str", "n": "int"}, defaults={"state": "new"})
+    assert ix.rows({"n": 1}) == [("new", 1)]
+    assert ix.rows({"n": 1, "state": None}) == [(None, 1)]  # a None held is not missing
+    assert ix.rows({"n": 1, "state": "done"}) == [("done", 1)]
+    partial = Index("p", kind="entry", fields={"n": "int"}, where={"on": True}, defaults={})
+    assert partial.rows({"n": 1}) == []
+
+
+def test_defaults_round_trip_through_the_definition() -> None:
+    when = dt.datetime(2026, 1, 2, 3, 4, tzinfo=dt.timezone.utc)
+    an_id = uuid.uuid4()
+    ix = Index(
+        "d",
+        kind="entry",
+        fields={"at": "datetime", "u": "uuid", "b": "bytes", "tags": "str", "x": "float"},
+        defaults={"at": when, "u": an_id, "b": b"\x00\xff", "tags": ["a", "b"], "x": 1.5},
+    )
+    again = Index.from_definition(ix.definition())
+    assert again == ix and again.defaults == ix.defaults
+    assert ix != Index("d", kind="entry", fields=ix.fields)
+
+
+def test_a_definition_stored_before_defaults_loads_and_compares_equal() -> None:
+    old = (
+        '{"fields": [["user_id", "int"]], "kind": "entry", "name": "by_user", '
+        '"shard_on": null, "where": []}'
+    )
+    ix = Index.from_definition(old)
+    assert ix.defaults == {} and ix.definition() == old
+    assert ix == Index("by_user", kind="entry", fields={"user_id": "int"})

@@ -20,7 +20,7 @@ from schemaless.codec import Codec
 from schemaless.shards import ShardMap
 from schemaless.store import Store
 
-from .connection import ConnectionShard
+from .connection import ConnectionShard, OneShard
 
 DEFAULT_MAX_EXAMINED = 10_000
 # The tables that stay tables on a schemaless alias: Django's migration recorder.
@@ -88,6 +88,8 @@ class StoreWrapper:
                     f"shard {alias!r} of {self.alias!r} is no schemaless alias"
                 )
             shards.append(ConnectionShard(other))
+        if len(shards) > 1:
+            OneShard(shards)
         return Store(ShardMap(shards), codec=Codec(), indexing=self.schemaless.indexing)
 
     def check_constraints(self, table_names: Any = None) -> None:

@@ -10,6 +10,10 @@ whose ``commit`` and ``rollback`` do nothing: Django owns the transaction. :meth
 the block in ``transaction.atomic(using=alias)``, a transaction of its own or a savepoint of
 the caller's.
 
+A store of several shards is several Django connections, and a transaction is one connection's:
+:class:`OneShard` refuses, with ``NotSupportedError`` and before any statement, a write that
+would make the caller's transaction span two shards, or escape it (DESIGN 5).
+
     >>> shard = ConnectionShard(connection)      # a schemaless backend's DatabaseWrapper
     >>> with shard.begin() as conn:              # transaction.atomic(using=connection.alias)
     ...     conn.execute(...)
@@ -23,7 +27,7 @@ from typing import Any
 
 import django.db
 import sqlalchemy as sa
-from django.db import transaction
+from django.db import NotSupportedError, transaction
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite import DATETIME
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
@@ -37,6 +41,8 @@ registry.register("sqlite.django", "schemaless.django.backends.connection", "Dja
 class ConnectionShard(Shard):
     """One shard: the database of a Django alias, reached through its connection."""
 
+    thread_bound = True  # Django's connections serve the thread that made them
+
     def __init__(self, wrapper: Any, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.wrapper = wrapper
         url = "mysql+mysqldb://" if wrapper.vendor == "mysql" else "sqlite+django://"
@@ -48,6 +54,7 @@ class ConnectionShard(Shard):
             paramstyle="format",  # Django's cursors take %s on both backends
         )
         super().__init__(wrapper.alias, engine, timeout=timeout)
+        self.one_shard: OneShard | None = None  # set when the store has several shards
 
     @contextlib.contextmanager
     def begin(self) -> Iterator[Connection]:
@@ -56,11 +63,67 @@ class ConnectionShard(Shard):
         Inside the caller's own atomic block this is a savepoint, undone with the caller's
         transaction (or the test's). A COMMIT that fails is Django's, mapped here.
         """
+        if self.one_shard is not None:
+            self.one_shard.check(self)
+        atomic = transaction.atomic(using=self.wrapper.alias)
+        atomic._schemaless_own = True
         try:
-            with transaction.atomic(using=self.wrapper.alias), super().begin() as conn:
+            with atomic, super().begin() as conn:
                 yield conn
+        except NotSupportedError:
+            raise  # a nested write refused by OneShard: no database error
         except django.db.Error as exc:
             raise self.error(exc.__cause__ or exc, committing=True) from exc
+
+
+class OneShard:
+    """The rule that a Django transaction writes one shard of a store, never two.
+
+    The caller's transaction is the outermost atomic block open on any of the store's aliases
+    (see :func:`_transaction` for the blocks that are not).
+    The first write in it notes its shard on that block; a write to another shard, or to a
+    shard whose connection is outside every such block (it would commit on its own, whatever
+    the transaction then does), raises ``NotSupportedError`` before any statement is sent.
+    """
+
+    def __init__(self, shards: list[ConnectionShard]) -> None:
+        self.shards = shards
+        for shard in shards:
+            shard.one_shard = self
+
+    def check(self, shard: ConnectionShard) -> None:
+        blocks = [b for s in self.shards if (b := _transaction(s.wrapper)) is not None]
+        if not blocks:
+            return
+        aliases = ", ".join(sorted({b.using or "default" for b in blocks}))
+        for block in blocks:
+            written = getattr(block, "_schemaless_shard", None)
+            if written not in (None, shard.name):
+                raise NotSupportedError(
+                    f"a transaction on {aliases} wrote shard {written!r} and would write "
+                    f"{shard.name!r} too: a schemaless transaction writes one shard"
+                )
+        if _transaction(shard.wrapper) is None:
+            raise NotSupportedError(
+                f"a write to shard {shard.name!r} inside a transaction on {aliases} would commit "
+                f"on its own: open the transaction with atomic(using={shard.name!r})"
+            )
+        for block in blocks:
+            block._schemaless_shard = shard.name
+
+
+def _transaction(wrapper: Any) -> Any:
+    """The caller's outermost atomic block on the connection, or None.
+
+    Not a block of ``TestCase``'s, nor of the store's own (its writes, a migration's schema
+    editor), nor an outermost one without a savepoint: that is how the ORM wraps its own
+    multi-row writes (``bulk_create``, ``QuerySet.delete``), which on a store of several
+    shards write each shard in a transaction of its own, as ``put_many`` does.
+    """
+    for block in wrapper.atomic_blocks:
+        if not block._from_testcase and not getattr(block, "_schemaless_own", False):
+            return block if block.savepoint else None
+    return None
 
 
 class DjangoDBAPIConnection:

@@ -18,7 +18,7 @@ from django.db import NotSupportedError
 from schemaless import Index as StoreIndex
 
 from .base import is_schemaless
-from .values import index_type
+from .values import index_type, to_body
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +27,15 @@ class SchemaEditor:
     """The schema editor mixin; the backend puts it in front of Django's own editor."""
 
     connection: Any
+
+    def __enter__(self) -> Any:
+        editor = super().__enter__()  # type: ignore[misc]
+        atomic = getattr(self, "atomic", None)
+        if atomic is not None and getattr(self, "atomic_migration", False):
+            # The store's index tables and registry, on every shard: not the caller's
+            # transaction, which OneShard keeps to one shard (DDL commits on its own anyway).
+            atomic._schemaless_own = True
+        return editor
 
     # -- models ----------------------------------------------------------------------------
 
@@ -139,15 +148,34 @@ def store_index(model: Any, index: Any) -> StoreIndex:
             "use fields=[...] and where={...}"
         )
     opts = model._meta
-    fields = {}
+    fields, defaults = {}, {}
     for name in index.fields:
         field = opts.get_field(name.lstrip("-"))
         fields[field.column] = index_type(field)
+        default = _index_default(field)
+        if default is not None:
+            defaults[field.column] = default
     shard_on = getattr(index, "shard_on", None)
     if shard_on is not None:
         shard_on = opts.get_field(shard_on).column
     where = {opts.get_field(k).column: v for k, v in getattr(index, "where", {}).items()}
-    return StoreIndex(index.name, kind=opts.db_table, fields=fields, shard_on=shard_on, where=where)
+    return StoreIndex(
+        index.name,
+        kind=opts.db_table,
+        fields=fields,
+        shard_on=shard_on,
+        where=where,
+        defaults=defaults,
+    )
+
+
+def _index_default(field: Any) -> Any:
+    """The field's default as the body holds it, which an entity stored before the field
+    existed reads back, and so is indexed as; None when it has none, or a callable one
+    (``timezone.now``: each load reads another value, which no index row can hold)."""
+    if not field.has_default() or callable(field.default):
+        return None
+    return to_body(field, field.get_default())
 
 
 def _check_pk(model: Any) -> None:
