@@ -55,7 +55,8 @@ DEFAULT_TIMEOUT = 2.0
 DDL_LOCK_WAIT = 1  # seconds DDL waits for a table's metadata lock before it gives up
 
 # MySQL client and server error numbers that mean the connection is gone or never was.
-_LOST = {1053, 1077, 1152, 1927, 2002, 2003, 2005, 2006, 2013, 2026, 2055, 4031}
+# 1047: a Galera node outside the primary component ("WSREP has not yet prepared node").
+_LOST = {1047, 1053, 1077, 1152, 1927, 2002, 2003, 2005, 2006, 2013, 2026, 2055, 4031}
 _BUSY = {1205, 1213, 1180, 1181, 1637}  # lock wait, deadlock, (Galera) commit/cert conflicts
 _MISSING_TABLE = 1146
 _CONFIG = {1044, 1045, 1049, 1698}  # access denied (db, user), unknown database

@@ -213,6 +213,9 @@ class MySQLServer:
         options = [
             f"--datadir={self._dir / 'data'}",
             f"--secure-file-priv={self._dir}",
+            # Its own temporary files: mariadb-install-db's temporary tables in a shared /tmp
+            # collided when several servers were set up at once.
+            f"--tmpdir={self._dir}",
             "--innodb-buffer-pool-size=128M",
             "--innodb-log-file-size=48M",
             "--character-set-server=utf8mb4",
