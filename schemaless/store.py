@@ -456,8 +456,7 @@ class Store:
         A replica may lag behind what others committed, so what it gives never fills the
         cache (a fill would outlive the invalidation of a newer version).
         """
-        if checked(consistency) == PRIMARY:
-            return self._fetch_each(keys)
+        checked(consistency)  # "replica", else InvalidQuery before any SQL
         if self.cache is not None:
             return self.cache.read_through(keys, self._fetch_replicas, fill=False)
         return self._fetch_replicas(keys)
