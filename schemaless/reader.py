@@ -379,7 +379,7 @@ class Reader:
             return streams[0]
         rows = [itertools.chain.from_iterable(stream) for stream in streams]
         merged = heapq.merge(*rows, key=lambda item: _sortable(item[0]), reverse=self.plan.desc)
-        return _chunks(merged, _RESOLVE_BATCH)
+        return _chunks(merged, min(_RESOLVE_BATCH, self._first_page()))
 
     def _resolve(self, pages: Iterator[Page]) -> Iterator[Page]:
         """Fetch the entities of index rows from their own shards, a batch at a time; rows
