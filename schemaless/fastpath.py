@@ -1,10 +1,11 @@
 """FastPath: the store's hot reads and writes on MySQL, run on the DBAPI cursor.
 
-The hot paths (get, get_many, put of a new entity, put_many, and the pages of an indexed
-query) are measured against raw mysqlclient (``bench/store.py``, ``bench/indexes.py``).
-Through SQLAlchemy's Connection a get took about three times the raw time, mostly in round
-trips rather than in Python: the pool's pre-ping before every checkout, and the rollback that
-ends every read. So on MySQL these calls run here, in this one place, instead:
+The hot paths (get, get_many, put of a new entity, put_many, a compare-and-set put of a new
+version, and the pages of an indexed query) are measured against raw mysqlclient
+(``bench/store.py``, ``bench/indexes.py``). Through SQLAlchemy's Connection a get took about
+three times the raw time, mostly in round trips rather than in Python: the pool's pre-ping
+before every checkout, and the rollback that ends every read. So on MySQL these calls run
+here, in this one place, instead:
 
 - Connections are checked out of the engine's own pool (pinged there, counted against its
   limits) and kept between calls, one stack for reads and one for writes, so that the next call
@@ -34,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -42,7 +44,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect, Engine
 
 from . import dialect, fence
-from .errors import ShardUnavailable
+from .errors import Conflict, ShardUnavailable
 from .tables import entities, entity_changes
 
 if TYPE_CHECKING:
@@ -91,14 +93,19 @@ class FastPath:
         self.keep = engine.pool.size() // 2  # type: ignore[attr-defined]
         self._error = engine.dialect.loaded_dbapi.Error
         self._kept: dict[bool, deque[Any]] = {True: deque(), False: deque()}
-        self._insert_entities = _compile(entities.insert(), self.dialect, _ENTITY_COLUMNS)
-        self._insert_changes = _compile(entity_changes.insert(), self.dialect, _CHANGE_COLUMNS)
-        self._insert_fenced = fence.fenced_insert_sql(self.dialect)
-        self._select_one = _select(self.dialect, 1)
+        self._prepare()
         # Called with the DBAPI connection after each commit when the shard has replicas
         # (replica.py reads the write's GTID there, where it was written); None costs nothing.
         self.committed: Callable[[Any], None] | None = None
         sa.event.listen(engine, "engine_disposed", self._on_dispose)
+
+    def _prepare(self) -> None:
+        """Compile the statements of the hot paths once, for this dialect."""
+        self._insert_entities = _compile(entities.insert(), self.dialect, _ENTITY_COLUMNS)
+        self._insert_changes = _compile(entity_changes.insert(), self.dialect, _CHANGE_COLUMNS)
+        self._insert_fenced = fence.fenced_insert_sql(self.dialect)
+        self._select_one = _select(self.dialect, 1)
+        self._update_at = _update_at(self.dialect)
 
     @classmethod
     def serving(
@@ -160,6 +167,25 @@ class FastPath:
             ) + ((fence.guard_sql(self.dialect, len(numbers)), numbers, False),)
             check = functools.partial(self._unfenced, ids)
         self._run(False, steps, check)
+
+    def update(self, row: Row, expected: int) -> None:
+        """Write ``row`` (id, kind, version, updated, body) over the entity at version
+        ``expected``, and its change row, in one transaction; Conflict, with nothing written,
+        when the entity is not live at that version and kind. The compare-and-set is the
+        UPDATE's own WHERE (its row lock is the one a SELECT ... FOR UPDATE would take), so
+        the write costs the UPDATE and the fenced change-row INSERT, no read."""
+        entity_id, kind, version, updated, body = row
+        steps = ((self._update_at, (version, updated, body, entity_id, kind, expected), False),)
+        change = (entity_id, kind, version, updated, *fence.position(entity_id))
+        self._run(False, steps, functools.partial(self._updated_one, entity_id, expected, change))
+
+    def _updated_one(
+        self, id_bytes: bytes, expected: int, change: Row, cursor: Any
+    ) -> Exception | None:
+        if cursor.rowcount != 1:
+            return Conflict(f"entity {uuid.UUID(bytes=id_bytes)} is not at version {expected}")
+        cursor.execute(self._insert_fenced, change)
+        return self._inserted_one(id_bytes, cursor)
 
     def _inserted_one(self, id_bytes: bytes, cursor: Any) -> Exception | None:
         if cursor.rowcount == 1:
@@ -330,6 +356,30 @@ def _rolled_back(conn: Any) -> bool:
 def _compile(stmt: sa.Insert, dialect_: Dialect, columns: list[str]) -> str:
     compiled = stmt.compile(dialect=dialect_, column_keys=columns)
     assert list(compiled.positiontup or ()) == columns, "parameters out of column order"
+    return str(compiled)
+
+
+@functools.lru_cache(maxsize=16)
+def _update_at(dialect_: Dialect) -> str:
+    """UPDATE of a live entity's version, updated and body, where it is of a kind and at a
+    version: parameters version, updated, body, id, kind, expected version."""
+    stmt = (
+        entities.update()
+        .where(
+            entities.c.id == sa.bindparam("at_id"),
+            entities.c.kind == sa.bindparam("at_kind"),
+            entities.c.version == sa.bindparam("at_version"),
+            entities.c.body.is_not(None),
+        )
+        .values(
+            version=sa.bindparam("version"),
+            updated=sa.bindparam("updated"),
+            body=sa.bindparam("body"),
+        )
+    )
+    compiled = stmt.compile(dialect=dialect_)
+    order = ["version", "updated", "body", "at_id", "at_kind", "at_version"]
+    assert list(compiled.positiontup or ()) == order, "parameters out of order"
     return str(compiled)
 
 

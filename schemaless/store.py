@@ -128,6 +128,8 @@ class Store:
         if id is None:
             self._insert_routed([(entity_id.bytes, kind, blob)])
             return Entity(entity_id, kind, 1, self.codec.decode(blob))
+        if expect_version and self._updated_fast(entity_id.bytes, kind, blob, expect_version):
+            return Entity(entity_id, kind, expect_version + 1, self.codec.decode(blob))
 
         def write(conn: Connection) -> int:
             version = self._upsert(conn, entity_id.bytes, kind, blob, expect_version)
@@ -387,6 +389,25 @@ class Store:
         now = dialect.utcnow()
         entity_rows = [(i, k, 1, now, b) for i, k, b in rows]
         fast.insert(entity_rows, [row[:4] for row in entity_rows])
+
+    def _updated_fast(self, entity_id: bytes, kind: str, blob: bytes, expected: int) -> bool:
+        """A compare-and-set of a new version the fast way (``FastPath.update``), if the shard
+        has one: False, with nothing written, when the general way must run instead (the
+        entity moved on, its bucket moved, a deadlock): it retries, or names the conflict."""
+        fast = self.shards.for_id(entity_id).fast if self.indexing == "async" else None
+        if fast is None:
+            return False
+        try:
+            fast.update((entity_id, kind, expected + 1, dialect.utcnow(), blob), expected)
+        except (Conflict, BucketMoved, ShardBusy):
+            return False
+        except OutcomeUnknown:
+            if self.cache is not None:
+                self.cache.invalidate([(entity_id, 0)])
+            raise
+        if self.cache is not None:
+            self.cache.invalidate([(entity_id, expected + 1)])
+        return True
 
     def _insert(self, conn: Connection, rows: list[tuple[bytes, str, bytes]]) -> None:
         now = dialect.utcnow()

@@ -42,6 +42,25 @@ class Saving:
         self.version: int | None = None
 
 
+class LoadedVersion(int):
+    """A version read from the store, with the entity it was read with (id and stored body).
+
+    It is the int Django code sees as ``obj.version``; a ``save()`` of the instance merges its
+    values into that body and writes with a compare-and-set on this version, so it skips
+    reading the entity again (a version never repeats, so the body read at it is the stored
+    one while the compare-and-set holds; when it fails, the save reads and merges anew).
+    """
+
+    entity_id: uuid.UUID
+    body: dict[str, Any]
+
+    @classmethod
+    def of(cls, version: int, entity_id: uuid.UUID, body: dict[str, Any]) -> LoadedVersion:
+        made = cls(version)
+        made.entity_id, made.body = entity_id, body
+        return made
+
+
 class VersionField(models.BigIntegerField):
     """The stored version of an entity: read from the store, never written into the body."""
 

@@ -26,7 +26,7 @@ from django.db.models.sql.constants import CURSOR, MULTI, NO_RESULTS, ROW_COUNT,
 
 import schemaless
 
-from ..models import VersionField, saving
+from ..models import LoadedVersion, VersionField, saving
 from .base import is_schemaless
 from .errors import mapped
 from .selection import PK, Order, Selection
@@ -148,7 +148,7 @@ class SelectCompiler(Compiler):
         if field.primary_key:
             return lambda entity: entity.id
         if isinstance(field, VersionField):
-            return lambda entity: entity.version
+            return lambda entity: LoadedVersion.of(entity.version, entity.id, entity._body)
         column = field.column
         if not field.has_default():
             return lambda entity: entity._body.get(column)
@@ -220,11 +220,49 @@ class UpdateCompiler(Compiler):
         if self.query.related_updates:
             raise NotSupportedError("updates of a parent model's fields need a join")
         values = dict(self._values())
+        loaded = self._loaded()
+        if loaded is not None and self._write_loaded(loaded, values):
+            return 1
         count = 0
         for entity in self.selection().entities():
             self._write(entity, values)
             count += 1
         return count
+
+    def _loaded(self) -> schemaless.Entity | None:
+        """The entity a ``save()`` of a loaded instance writes, as the instance was loaded
+        (its ``LoadedVersion``), when the update is that save's; else None."""
+        current = saving.get()
+        version = next((v for f, _, v in self.query.values if isinstance(f, VersionField)), None)
+        if current is None or not isinstance(version, LoadedVersion):
+            return None
+        where = Filter.of(self.query.where, self.query.model, self.query.base_table)
+        if where.ids != [current.pk] or version.entity_id != current.pk:
+            return None
+        if where.conditions or where.tests or where.empty:
+            return None
+        return schemaless.Entity(version.entity_id, self.kind, int(version), version.body)
+
+    def _write_loaded(self, loaded: schemaless.Entity, values: dict[str, Any]) -> bool:
+        """The save's write merged into the body it was loaded with, compare-and-set on its
+        version; False when the entity moved on since (a plain save then reads it anew)."""
+        current = saving.get()
+        assert current is not None
+        expected = current.expect_version
+        if expected is not None and expected != loaded.version:
+            return False
+        body = {**loaded._body, **values}
+        with mapped():
+            try:
+                written = self.connection.store.put(
+                    self.kind, body, id=loaded.id, expect_version=loaded.version
+                )
+            except schemaless.Conflict:
+                if expected is not None:
+                    raise
+                return False
+        current.version = LoadedVersion.of(written.version, loaded.id, written._body)
+        return True
 
     def _values(self) -> Iterator[tuple[str, Any]]:
         for field, _model, value in self.query.values:
@@ -246,10 +284,11 @@ class UpdateCompiler(Compiler):
         expected = current.expect_version if asked and current else None
         with mapped():
             for attempt in itertools.count(1):
+                body = {**entity._body, **values}
                 try:
                     written = store.put(
                         self.kind,
-                        {**entity.body, **values},
+                        body,
                         id=entity.id,
                         expect_version=entity.version if expected is None else expected,
                     )
@@ -259,7 +298,7 @@ class UpdateCompiler(Compiler):
                         raise
                     entity = store.get(entity.id)
         if asked and current is not None:
-            current.version = written.version
+            current.version = LoadedVersion.of(written.version, entity.id, written._body)
 
 
 class DeleteCompiler(Compiler):

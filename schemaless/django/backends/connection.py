@@ -35,6 +35,8 @@ from sqlalchemy.engine import Connection
 
 from schemaless.shard import DEFAULT_TIMEOUT, Shard
 
+from .cursor_path import CursorPath
+
 registry.register("sqlite.django", "schemaless.django.backends.connection", "DjangoSQLiteDialect")
 
 
@@ -55,25 +57,52 @@ class ConnectionShard(Shard):
         )
         super().__init__(wrapper.alias, engine, timeout=timeout)
         self.one_shard: OneShard | None = None  # set when the store has several shards
+        if self.is_mysql:  # the core's hot statements, on this connection's cursor
+            self.fast = CursorPath(self)
 
     @contextlib.contextmanager
     def begin(self) -> Iterator[Connection]:
-        """The block in ``transaction.atomic(using=alias)``: Django commits or rolls back.
+        """The block in a transaction of the store's own (:meth:`transaction`)."""
+        with self.transaction(), super().begin() as conn:
+            yield conn
 
-        Inside the caller's own atomic block this is a savepoint, undone with the caller's
-        transaction (or the test's). A COMMIT that fails is Django's, mapped here.
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """The block in one transaction on the Django connection, committed when it ends
+        without an error.
+
+        Inside the caller's own atomic block (or the test's) it is
+        ``transaction.atomic(using=alias)``: a savepoint, undone with the caller's transaction.
+        On MySQL in autocommit, outside any block, it is BEGIN and COMMIT on the connection,
+        as a plain model's write needs none: Django's atomic() would instead turn autocommit
+        off and on again around the COMMIT, two round trips more on every write. A COMMIT
+        that fails (Django's or ours) is mapped here.
         """
         if self.one_shard is not None:
             self.one_shard.check(self)
-        atomic = transaction.atomic(using=self.wrapper.alias)
-        atomic._schemaless_own = True
+        wrapper = self.wrapper
+        if not self.is_mysql or wrapper.in_atomic_block or not wrapper.get_autocommit():
+            atomic = transaction.atomic(using=wrapper.alias)
+            atomic._schemaless_own = True
+            try:
+                with atomic:
+                    yield
+            except NotSupportedError:
+                raise  # a nested write refused by OneShard: no database error
+            except django.db.Error as exc:
+                raise self.error(exc.__cause__ or exc, committing=True) from exc
+            return
+        raw = wrapper.connection
+        with self.mapped():
+            raw.begin()
         try:
-            with atomic, super().begin() as conn:
-                yield conn
-        except NotSupportedError:
-            raise  # a nested write refused by OneShard: no database error
-        except django.db.Error as exc:
-            raise self.error(exc.__cause__ or exc, committing=True) from exc
+            yield
+        except BaseException:
+            with contextlib.suppress(Exception):
+                raw.rollback()
+            raise
+        with self.mapped(committing=True):
+            raw.commit()
 
 
 class OneShard:
