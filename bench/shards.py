@@ -305,7 +305,7 @@ def move_under_writer(urls: dict[str, str], entities: int) -> list[_common.Resul
     writer = Writer(schemaless.connect(urls), bodies, ids)
     writer.start()
     time.sleep(0.5)
-    mover = Mover(store, MoveOptions(grace=0.0))
+    mover = Mover(store, MoveOptions(grace=0.0, arm_grace=2.5))  # arming: once per store
     (move,) = mover.plan(parse(MOVED), "s2")
     started = time.perf_counter()
     mover.run(move, until="flipped")

@@ -143,12 +143,24 @@ class FastPath:
         """The rows of a read-only statement compiled for this dialect: a query's pages."""
         return self._run(True, ((statement, params, False),))
 
-    def insert(self, rows: Sequence[Row], changes: Sequence[Row]) -> None:
+    def insert(self, rows: Sequence[Row], changes: Sequence[Row], fenced: bool = True) -> None:
         """Insert entity rows and their change rows, in one transaction, unless the shard's
         fence refuses one of their buckets (fence.py): then nothing is written, and
-        BucketMoved is raised. One row's fence check rides in its change row's INSERT."""
+        BucketMoved is raised. One row's fence check rides in its change row's INSERT.
+        ``fenced=False`` (no move was ever prepared: see ShardMap.fenced) skips the check."""
         steps: tuple[Step, ...]
         ids = [row[0] for row in rows]
+        if not fenced:
+            steps = tuple(
+                (statement, part, True)
+                for statement, many in (
+                    (self._insert_entities, rows),
+                    (self._insert_changes, changes),
+                )
+                for part in dialect.batches(many)
+            )
+            self._run(False, steps)
+            return
         if len(rows) == 1:
             steps = (
                 (self._insert_entities, rows[0], False),
@@ -168,7 +180,7 @@ class FastPath:
             check = functools.partial(self._unfenced, ids)
         self._run(False, steps, check)
 
-    def update(self, row: Row, expected: int) -> None:
+    def update(self, row: Row, expected: int, fenced: bool = True) -> None:
         """Write ``row`` (id, kind, version, updated, body) over the entity at version
         ``expected``, and its change row, in one transaction; Conflict, with nothing written,
         when the entity is not live at that version and kind. The compare-and-set is the
@@ -176,8 +188,11 @@ class FastPath:
         the write costs the UPDATE and the fenced change-row INSERT, no read."""
         entity_id, kind, version, updated, body = row
         steps = ((self._update_at, (version, updated, body, entity_id, kind, expected), False),)
-        change = (entity_id, kind, version, updated, *fence.position(entity_id))
-        self._run(False, steps, functools.partial(self._updated_one, entity_id, expected, change))
+        change: Row = (entity_id, kind, version, updated)
+        if fenced:
+            change = (*change, *fence.position(entity_id))
+        updated_one = self._updated_one if fenced else self._updated_one_unfenced
+        self._run(False, steps, functools.partial(updated_one, entity_id, expected, change))
 
     def _updated_one(
         self, id_bytes: bytes, expected: int, change: Row, cursor: Any
@@ -186,6 +201,14 @@ class FastPath:
             return Conflict(f"entity {uuid.UUID(bytes=id_bytes)} is not at version {expected}")
         cursor.execute(self._insert_fenced, change)
         return self._inserted_one(id_bytes, cursor)
+
+    def _updated_one_unfenced(
+        self, id_bytes: bytes, expected: int, change: Row, cursor: Any
+    ) -> Exception | None:
+        if cursor.rowcount != 1:
+            return Conflict(f"entity {uuid.UUID(bytes=id_bytes)} is not at version {expected}")
+        cursor.execute(self._insert_changes, change)
+        return None
 
     def _inserted_one(self, id_bytes: bytes, cursor: Any) -> Exception | None:
         if cursor.rowcount == 1:

@@ -47,6 +47,10 @@ T = TypeVar("T")
 
 _POOL_PREFIX = "schemaless-fan-out"
 REFRESH = 1.0  # seconds between checks of the stored map's version (a move's flip)
+# How long a read of the stored map that found no move ever prepared (every version 1) lets
+# writes skip the fence: a mover arms the fence (version 2) and then waits longer than this,
+# plus the writes in flight, before it freezes anything (moves/mover.py).
+ARM_TRUST = 2 * REFRESH
 _MAX_POOL = 16
 
 
@@ -82,6 +86,7 @@ class ShardMap:
         self._members: dict[str, list[int]] = {}
         self.refresh = REFRESH  # seconds between checks of the stored map's version
         self._check_at = float("inf") if maps is not None else 0.0
+        self._unfenced_until = 0.0  # monotonic time until which writes may skip the fence
         if maps is not None:
             self._install(maps, {})
 
@@ -215,6 +220,7 @@ class ShardMap:
         Every shard must answer: a first map written while one was away could disagree with
         the one it already holds.
         """
+        started = time.monotonic()
         stored = self._read_all(required=True)
         names = [shard.name for shard in self.shards]
         maps = bucket_map.planned(bucket_map.agreed(stored), names, self.groups)
@@ -226,6 +232,7 @@ class ShardMap:
                 bucket_map.copy_kinds(conn, stored[shard.name], kinds)
         with self._lock:
             self._install(maps, kinds)
+        self._trust([m.version for m in maps.values()], started)
 
     def _ensure(self) -> None:
         self._fresh()
@@ -236,11 +243,27 @@ class ShardMap:
         A write that a shard refused (its bucket moved: ``BucketMoved``) calls this, and so
         does the version check that every process makes at most every ``REFRESH`` seconds.
         """
+        started = time.monotonic()
         stored = self._read_all(required=False)
         maps = bucket_map.agreed(stored)
         with self._lock:
             self._install(maps, bucket_map.all_kinds(stored.values()))
             self._check_at = time.monotonic() + self.refresh
+        self._trust([m.version for m in maps.values()], started)
+
+    def fenced(self) -> bool:
+        """Whether a write must read its shard's fence (fence.py) in its transaction.
+
+        Only once a move was ever prepared: a store whose every map is still at version 1 was
+        never armed, and a read of the stored map that said so, at most ``ARM_TRUST`` seconds
+        ago, lets a write skip the fence's cost (a statement's worth of a put). Past that, or
+        with the read failed, writes are fenced: the safe side.
+        """
+        return time.monotonic() >= self._unfenced_until
+
+    def _trust(self, versions: Iterable[int], started: float) -> None:
+        armed = any(version > 1 for version in versions)
+        self._unfenced_until = 0.0 if armed else started + ARM_TRUST
 
     def _fresh(self) -> list[int]:
         """The default group's routes, checked against the stored map's version at most every
@@ -263,6 +286,7 @@ class ShardMap:
         """Whether any shard holds a newer map than this process routes by."""
         stmt = sa.select(shard_map.c.shard_group, shard_map.c.version)
         held: dict[str, int] = {}
+        started = time.monotonic()
         for position, shard in enumerate(self.shards):
             try:
                 with shard.read() as conn:
@@ -271,6 +295,7 @@ class ShardMap:
             except ShardUnavailable:
                 if position + 1 == len(self.shards):
                     raise
+        self._trust(held.values(), started)
         return any(held.get(g, 0) > m.version for g, m in self._maps.items())
 
     def _load(self) -> list[int]:
@@ -278,6 +303,7 @@ class ShardMap:
         with self._lock:
             if self._routes is not None:
                 return self._routes
+        started = time.monotonic()
         stored = self._read_all(required=False)
         maps = bucket_map.agreed(stored)
         if DEFAULT_GROUP not in maps:
@@ -286,7 +312,8 @@ class ShardMap:
             if self._routes is None:
                 self._install(maps, bucket_map.all_kinds(stored.values()))
             assert self._routes is not None
-            return self._routes
+        self._trust([m.version for m in maps.values()], started)
+        return self._routes
 
     def _install(self, maps: Mapping[str, BucketMap], kinds: Mapping[str, Kind]) -> None:
         bucket_map.check_listed(maps, self.positions_by_name)

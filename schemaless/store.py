@@ -388,7 +388,7 @@ class Store:
             return
         now = dialect.utcnow()
         entity_rows = [(i, k, 1, now, b) for i, k, b in rows]
-        fast.insert(entity_rows, [row[:4] for row in entity_rows])
+        fast.insert(entity_rows, [row[:4] for row in entity_rows], self.shards.fenced())
 
     def _updated_fast(self, entity_id: bytes, kind: str, blob: bytes, expected: int) -> bool:
         """A compare-and-set of a new version the fast way (``FastPath.update``), if the shard
@@ -398,7 +398,8 @@ class Store:
         if fast is None:
             return False
         try:
-            fast.update((entity_id, kind, expected + 1, dialect.utcnow(), blob), expected)
+            row = (entity_id, kind, expected + 1, dialect.utcnow(), blob)
+            fast.update(row, expected, self.shards.fenced())
         except (Conflict, BucketMoved, ShardBusy):
             return False
         except OutcomeUnknown:
@@ -443,12 +444,14 @@ class Store:
     def _after_write(self, conn: Connection, changes: list[tuple[bytes, str, int]]) -> None:
         """Log the changes for the indexer, or with sync indexing apply them right here."""
         shard = self.shards.for_id(changes[0][0]).name  # the one this transaction writes
+        fenced = self.shards.fenced()  # no move ever prepared: no fence to read (shards.py)
         if self.indexing == "sync":
-            fence.check(conn, [c[0] for c in changes], shard)  # before rows on other shards
+            if fenced:
+                fence.check(conn, [c[0] for c in changes], shard)  # before rows on other shards
             self.index_writer.apply_in(conn, [c[0] for c in changes])
             return
         now = dialect.utcnow()
-        if len(changes) == 1:  # the fence check rides in the change row's INSERT
+        if len(changes) == 1 and fenced:  # the fence check rides in the change row's INSERT
             entity_id, kind, version = changes[0]
             change = {"entity_id": entity_id, "kind": kind, "version": version, "created": now}
             fence.log_change(conn, change, shard)
@@ -458,7 +461,8 @@ class Store:
                 entity_changes.insert(),
                 [{"entity_id": i, "kind": k, "version": v, "created": now} for i, k, v in part],
             )
-        fence.check(conn, [c[0] for c in changes], shard)
+        if fenced:
+            fence.check(conn, [c[0] for c in changes], shard)
 
     def _fetch_each(self, id_list: list[bytes]) -> list[Any]:
         """(id, kind, version, body) of the live entities among ``id_list``, on every shard."""

@@ -40,7 +40,7 @@ from .. import fence
 from ..bucket_map import DEFAULT_GROUP, BucketMap
 from ..dialect import utcnow
 from ..errors import ConfigurationError, ShardBusy
-from ..shards import REFRESH
+from ..shards import ARM_TRUST, REFRESH
 from ..store import Store
 from ..tables import shard_map
 from . import plan, record
@@ -71,6 +71,7 @@ class MoveOptions:
     passes: int = 20
     grace: float = 2 * REFRESH + 1.0
     freeze_attempts: int = 10
+    arm_grace: float | None = None  # None: ARM_TRUST + three statement timeouts + 1 s
 
 
 class Mover:
@@ -157,11 +158,39 @@ class Mover:
             FLIPPED: self._hand_over,
             CLEANING: self._clean,
         }
+        if move.phase in (COPYING, CATCHING_UP):
+            self._arm()
         while move.is_open and move.phase != until:
             logger.info("%s", move.describe())
             steps[move.phase](copier, move)
         logger.info("%s", move.describe())
         return move
+
+    def _arm(self) -> None:
+        """Make every process read the fence in its writes before anything freezes.
+
+        A store never moved writes without reading the fence (``ShardMap.fenced``: a put's
+        statement saved) as long as its last read of the stored map found every version at 1.
+        Arming raises every such map to version 2, owners unchanged, on every shard, then waits
+        until no process can still trust an older read, nor have a write in flight that began
+        under it (``arm_grace``). Done once per store: a moved store stays armed.
+        """
+        bump = shard_map.update().where(shard_map.c.version == 1)
+        if any(m.version > 1 for m in self._armed_maps()):  # armed (or moved) before
+            return
+        for shard in self.shards:
+            with shard.begin() as conn:
+                conn.execute(bump, {"version": 2, "updated": utcnow()})
+        self.shards.reload()
+        wait = self.options.arm_grace
+        if wait is None:
+            wait = ARM_TRUST + 3 * max(shard.timeout for shard in self.shards) + 1.0
+        logger.info("fence armed on every shard; waiting %.1f s for every writer to see it", wait)
+        time.sleep(wait)
+
+    def _armed_maps(self) -> list[BucketMap]:
+        self.shards.reload()
+        return list(self.shards.maps().values())
 
     def abort(self, move: Move) -> Move:
         """Roll back a move not flipped yet: the source takes the writes again, the target's

@@ -31,6 +31,7 @@ import schemaless
 from schemaless import Index
 from schemaless.moves import MoveOptions, Mover, add_shard, listed, parse
 from schemaless.moves.plan import holds
+from schemaless.shards import ARM_TRUST
 from schemaless.tables import entities
 from schemaless.testing import MySQLServer, create_database, drop_database
 
@@ -38,7 +39,7 @@ KIND = "entry"
 MOVED = "0-1023"
 BY_USER = Index("by_user", kind=KIND, fields={"user_id": "int", "n": "int"}, shard_on="user_id")
 BY_TITLE = Index("by_title", kind=KIND, fields={"title": "str"})
-FAST = MoveOptions(batch_size=200, grace=2.5)  # grace: two map checks of every process
+FAST = MoveOptions(batch_size=200, grace=2.5, arm_grace=2.5)  # two map checks of a process
 
 
 @pytest.fixture
@@ -199,7 +200,7 @@ def test_a_stale_map_write_is_refused_and_lands_on_the_new_owner(urls: dict[str,
     moved = set(parse(MOVED))
     old = next(i for i in model if holds(0, moved, i.bytes))
     assert stale.shards.for_id(old.bytes).name == "s0"  # the map is read now, before the move
-    mover = Mover(mover_store, MoveOptions(grace=0.1))
+    mover = Mover(mover_store, MoveOptions(grace=0.1, arm_grace=2.5))
     (move,) = mover.plan(parse(MOVED), "s2")
     mover.run(move)
     fresh_id = uuid.UUID(bytes=(5).to_bytes(2, "big") + secrets.token_bytes(14), version=4)
@@ -212,7 +213,7 @@ def test_a_stale_map_write_is_refused_and_lands_on_the_new_owner(urls: dict[str,
     assert mover_store.get(old).body == body(1)
     assert mover_store.get(fresh_id).body == body(2)
     assert mover_store.get(new.id).body == body(3)
-    assert stale.shard_map().version == 2
+    assert stale.shard_map().version == 3  # 1, armed (2), flipped (3)
 
 
 def run_cli(*args: str, urls: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -274,3 +275,13 @@ def test_an_unflipped_move_rolls_back(urls: dict[str, str]) -> None:
     assert not stored(store)["s2"]
     store.put(KIND, body(9), id=next(iter(model)))  # s0 takes the bucket's writes again
     check_placement(store, {**model, next(iter(model)): body(9)})
+
+
+def test_writes_read_the_fence_only_once_a_move_armed_it(urls: dict[str, str]) -> None:
+    store = three_shard_store(urls)
+    store.put(KIND, body(1))
+    assert not store.shards.fenced()  # never moved: a put skips the fence's statement
+    Mover(three_shard_store(urls), MoveOptions(arm_grace=ARM_TRUST + 0.1))._arm()
+    assert store.shards.fenced()  # its last read of the map is too old to trust now
+    store.put(KIND, body(2))  # reads the map again: armed, version 2 everywhere
+    assert store.shards.fenced() and store.shard_map().version == 2
