@@ -150,6 +150,13 @@ class FastPath:
         ``fenced=False`` (no move was ever prepared: see ShardMap.fenced) skips the check."""
         steps: tuple[Step, ...]
         ids = [row[0] for row in rows]
+        if not fenced and len(rows) == 1:  # execute, not executemany: less Python per row
+            steps = (
+                (self._insert_entities, rows[0], False),
+                (self._insert_changes, changes[0], False),
+            )
+            self._run(False, steps)
+            return
         if not fenced:
             steps = tuple(
                 (statement, part, True)
