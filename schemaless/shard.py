@@ -109,39 +109,34 @@ class Shard:
         A connection lost while COMMIT was on its way raises :class:`OutcomeUnknown`; any
         other failure rolls back and raises one of ours.
         """
-        started = self.breaker.check()
-        try:
+        with self._connection(self.engine.connect) as conn:
             with self.mapped():
-                conn = self.engine.connect()
+                trans = conn.begin()
             try:
-                with self.mapped():
-                    trans = conn.begin()
-                try:
-                    yield conn
-                except BaseException:
-                    with contextlib.suppress(Exception):
-                        trans.rollback()
-                    raise
-                with self.mapped(committing=True):
-                    trans.commit()
-                if self.replicas is not None:  # read-your-writes: the GTID, same connection
-                    self.replicas.capture(conn.connection)
-            except _CAUGHT as exc:
-                raise self.error(exc) from exc
-            finally:
+                yield conn
+            except BaseException:
                 with contextlib.suppress(Exception):
-                    conn.close()
-        except ShardUnavailable as error:
-            self.breaker.failed(error, started)
-            raise
+                    trans.rollback()
+                raise
+            with self.mapped(committing=True):
+                trans.commit()
+            if self.replicas is not None:  # read-your-writes: the GTID, same connection
+                self.replicas.capture(conn.connection)
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
         """A connection for reading only (on SQLite it does not take the write lock)."""
+        with self._connection(lambda: dialect.read(self.engine)) as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _connection(self, opener: Callable[[], Connection]) -> Iterator[Connection]:
+        """A connection from ``opener``, closed after the block; errors mapped, and the
+        shard's circuit breaker told of an outage (or refusing at once while it is open)."""
         started = self.breaker.check()
         try:
             with self.mapped():
-                conn = dialect.read(self.engine)
+                conn = opener()
             try:
                 yield conn
             except _CAUGHT as exc:
