@@ -64,7 +64,35 @@ _SEARCH_PATH = os.pathsep.join(
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,47}")
 
 
-class MySQLServer:
+class _Process:
+    """A server process of our own that a test may crash, freeze and thaw."""
+
+    _process: subprocess.Popen[bytes] | None = None
+
+    def kill(self) -> None:
+        """End it with SIGKILL, as a crash would (a MySQLServer keeps its data for start())."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGKILL)
+            self._process.wait()
+            self._process = None
+
+    def pause(self) -> None:
+        """Stop it with SIGSTOP: it keeps its connections and its data, and answers nothing.
+
+        Returns once every thread of it has stopped: a signal is delivered to each thread when
+        it next runs, and a query sent right after the signal was seen answered.
+        """
+        if self._process is not None:
+            self._process.send_signal(signal.SIGSTOP)
+            _wait_stopped(self._process.pid)
+
+    def resume(self) -> None:
+        """Let a paused process go on (SIGCONT), as if nothing had happened."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)
+
+
+class MySQLServer(_Process):
     """A MariaDB or MySQL server of our own, on a free port of 127.0.0.1.
 
     `durable=False` (the default) flushes InnoDB's log once a second instead of at every
@@ -138,28 +166,6 @@ class MySQLServer:
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
-
-    def kill(self) -> None:
-        """End the server with SIGKILL, as a crash would, keeping its data for `start()`."""
-        if self._process is not None:
-            self._process.send_signal(signal.SIGKILL)
-            self._process.wait()
-            self._process = None
-
-    def pause(self) -> None:
-        """Stop the server with SIGSTOP: it keeps its connections and answers nothing.
-
-        Returns once every thread of it has stopped: a signal is delivered to each thread when
-        it next runs, and a query sent right after ``kill()`` returned was seen answered.
-        """
-        if self._process is not None:
-            self._process.send_signal(signal.SIGSTOP)
-            _wait_stopped(self._process.pid)
-
-    def resume(self) -> None:
-        """Let a paused server go on (SIGCONT), as if nothing had happened."""
-        if self._process is not None:
-            self._process.send_signal(signal.SIGCONT)
 
     @classmethod
     def replica_of(cls, primary: MySQLServer, **options: Any) -> MySQLServer:
@@ -286,7 +292,7 @@ class MySQLServer:
             time.sleep(0.05)
 
 
-class Memcached:
+class Memcached(_Process):
     """A memcached of our own on a free port of 127.0.0.1, for the cache's tests and benchmark.
 
     ``kill()`` (SIGKILL) and ``pause()``/``resume()`` (SIGSTOP/SIGCONT) make a dead or a
@@ -338,24 +344,6 @@ class Memcached:
             self._process.terminate()
             self._process.wait(timeout=10)
             self._process = None
-
-    def kill(self) -> None:
-        """End it with SIGKILL, as a crash would."""
-        if self._process is not None:
-            self._process.send_signal(signal.SIGKILL)
-            self._process.wait()
-            self._process = None
-
-    def pause(self) -> None:
-        """SIGSTOP: it keeps its connections and its data, and answers nothing (once this
-        returns: every thread of it has stopped)."""
-        if self._process is not None:
-            self._process.send_signal(signal.SIGSTOP)
-            _wait_stopped(self._process.pid)
-
-    def resume(self) -> None:
-        if self._process is not None:
-            self._process.send_signal(signal.SIGCONT)
 
 
 def _wait_stopped(pid: int, timeout: float = 5.0) -> None:
