@@ -121,36 +121,75 @@ class Reader:
         return self._listing()
 
     def _one_page(self, stop: int) -> list[Entity] | None:
-        """The first ``stop`` results from one read of the first page, if that page holds them.
+        """The first ``stop`` results from one read of the first page of each target shard, if
+        those pages hold them.
 
         The usual query (the latest ten of one user) wants one page of one shard. Read here, it
         skips the paging, merging and de-duplicating machinery, whose cost was a tenth of such
-        a query's. None when the query reads several shards, or one not joined to its
-        entities, or no kept connections, or the page falls short (a stale or repeated row, or
-        an entity on another shard): the general way then reads the query again.
+        a query's. A query over several shards reads each one's first page at once (as
+        :meth:`_streams` does) and walks their rows merged in key order, checking them as it
+        goes. None when a read is not joined to its entities, or there are no kept
+        connections, or the pages fall short (a stale or repeated row, or an entity on another
+        shard): the general way then reads the query again.
         """
         if stop > _MAX_PAGE:
             return None
         targets = self._targets()
         joined, outer = self._join()
-        if len(targets) != 1 or not joined or self.plan.split or self._replicated:
+        if not targets or not joined or self.plan.split or self._replicated:
             return None
-        fast = self.store.shards[targets[0]].fast
-        if fast is None:
+        shards = self.store.shards
+        fasts = [shards[shard].fast for shard in targets]
+        if None in fasts:
             return None
         index, after, size = self.plan.index, self.spec.after, self._first_page()
         assert index is not None
         forms, values = self._bound(index.fields)
         shape = (self.plan.shape, True, outer, forms)  # as _index_read's, made if compiled now
-        rows = self._compiled(fast.dialect, shape, after, size).run(fast, values, after)
-        found = self._checked_rows(rows, len(self.plan.key) + 1)
-        if found is None:
+        width = len(self.plan.key) + 1
+        runs = {
+            shard: (self._compiled(fast.dialect, shape, after, size), fast)
+            for shard, fast in zip(targets, fasts, strict=True)
+            if fast is not None
+        }
+        if len(targets) == 1:
+            compiled, fast = runs[targets[0]]
+            rows = compiled.run(fast, values, after)
+            found = self._checked_rows(rows, width, stop)
+            short = len(rows) < size
+        else:
+            pages = shards.fan_out(lambda s: runs[s][0].run(runs[s][1], values, after), targets)
+            cut: list[bool] = []
+            found = self._checked_rows(self._in_order(pages, width, size, cut), width, stop)
+            short = not cut
+        if found is None or (len(found) < stop and not short):
             return None
-        return found[:stop] if len(found) >= stop or len(rows) < size else None
+        return found
 
-    def _checked_rows(self, rows: Sequence[Any], width: int) -> list[Entity] | None:
-        """The distinct entities of joined rows that truly match, each one's key noted; None
-        when a row's entity is not on the shard (an outer join's), for the general way."""
+    def _in_order(
+        self, pages: list[Sequence[Any]], width: int, size: int, cut: list[bool]
+    ) -> Iterator[Any]:
+        """The rows of the shards' first pages merged in key order, up to the last row of the
+        first full page to run out (what follows it may sort after rows not read yet): then
+        ``cut`` is marked."""
+        left = [len(rows) for rows in pages]
+        tagged = [[(n, row) for row in rows] for n, rows in enumerate(pages)]
+        merged = heapq.merge(
+            *tagged, key=lambda item: _sortable(item[1][:width]), reverse=self.plan.desc
+        )
+        for n, row in merged:
+            yield row
+            left[n] -= 1
+            if not left[n] and len(pages[n]) >= size:
+                cut.append(True)
+                return
+
+    def _checked_rows(
+        self, rows: Iterable[Any], width: int, stop: int | None = None
+    ) -> list[Entity] | None:
+        """The distinct entities of joined rows that truly match (the first ``stop``), each
+        one's key noted; None when a row's entity is not on the shard (an outer join's), for
+        the general way."""
         decode, kind, tests, keys = self._decode, self.kind, self._tests, self.keys
         found: list[Entity] = []
         seen: set[bytes] = set()
@@ -173,6 +212,8 @@ class Reader:
                     seen.add(entity_id)
                     keys[entity_id] = row[:width]
                     found.append(Entity(entity_id, kind, row[version_at], decoded))
+                    if len(found) == stop:
+                        break
         except DecodeError as exc:
             raise _naming(entity_id, exc) from exc
         return found

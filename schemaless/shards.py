@@ -397,12 +397,15 @@ class ShardMap:
             or any(self.shards[p].thread_bound for p in listed)
         ):
             return [work(position) for position in listed]
-        futures = [self._executor().submit(work, position) for position in listed]
+        # The first position's work runs on this thread, while the pool runs the others': one
+        # hand-off fewer, and this thread waits for one less.
+        futures = [self._executor().submit(work, position) for position in listed[1:]]
+        first = work(listed[0])
         concurrent.futures.wait(futures, return_when=concurrent.futures.FIRST_EXCEPTION)
         for future in futures:
             if future.done() and future.exception() is not None:
                 raise future.exception()  # type: ignore[misc]
-        return [future.result() for future in futures]
+        return [first, *[future.result() for future in futures]]
 
     def _executor(self) -> concurrent.futures.ThreadPoolExecutor:
         if self._pool is None:

@@ -13,6 +13,7 @@ set operations) raises ``NotSupportedError`` when the query is evaluated.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import uuid
 from collections.abc import Callable, Iterator
@@ -36,6 +37,26 @@ from .where import Filter
 Row = tuple[Any, ...]
 Getter = Callable[[schemaless.Entity], Any]
 _MERGE_ATTEMPTS = 5
+# Query.deferred_loading of a query that defers nothing
+_NOT_DEFERRED: tuple[frozenset[str], bool] = (frozenset(), True)
+_MAX_SHAPES = 512
+
+
+@dataclasses.dataclass
+class _Shape:
+    """A query shape's select, order, getters and converters (see ``_shape_key``)."""
+
+    fields: Any  # the model's concrete fields it was made of: a changed model makes it anew
+    select: list[Any]
+    klass_info: Any
+    annotation_col_map: Any
+    meta_ordering: Any
+    getters: list[Getter]
+    order: list[Order]
+    converters: dict[int, Any] | None = None
+
+
+_SHAPES: dict[tuple[Any, ...], _Shape] = {}
 
 
 class Compiler:
@@ -97,6 +118,10 @@ class SelectCompiler(Compiler):
         that the SQL backend's converters parse."""
         if not self.is_schemaless:
             return super().get_converters(expressions)  # type: ignore[misc]
+        shape: _Shape | None = getattr(self, "_shape", None)
+        kept = shape is not None and _same(expressions, shape.select)
+        if kept and shape is not None and shape.converters is not None:
+            return shape.converters
         converters = {}
         for i, expression in enumerate(expressions):
             if expression is None or _field_of(expression) == "JSONField":
@@ -104,6 +129,8 @@ class SelectCompiler(Compiler):
             found = expression.get_db_converters(self.connection)
             if found:
                 converters[i] = (found, expression)
+        if kept and shape is not None:
+            shape.converters = converters
         return converters
 
     def rows(self) -> list[Row]:
@@ -113,19 +140,91 @@ class SelectCompiler(Compiler):
             # rather than joined (the admin's delete page asks for it, for one).
             self.query = self.query.clone()
             self.query.select_related = False
-        _, order_by, _ = self.pre_sql_setup()  # type: ignore[attr-defined]
-        self.check_supported()
-        selected = [expr for expr, _, _ in self.select]  # type: ignore[attr-defined]
-        if any(getattr(e, "contains_aggregate", False) for e in selected):
-            return [self._counts(selected)]
-        getters = [self._getter(e) for e in selected]
+        key = self._shape_key()
+        shape = _SHAPES.get(key) if key is not None else None
+        if shape is not None and shape.fields is self.query.get_meta().concrete_fields:
+            self._reuse(shape)
+            self.check_supported()
+            getters, order = shape.getters, shape.order
+        else:
+            _, order_by, _ = self.pre_sql_setup()  # type: ignore[attr-defined]
+            self.check_supported()
+            selected = [expr for expr, _, _ in self.select]
+            if any(getattr(e, "contains_aggregate", False) for e in selected):
+                return [self._counts(selected)]
+            getters = [self._getter(e) for e in selected]
+            order = _order(order_by)
+            if key is not None and len(self.query.alias_map) == 1:
+                self._keep(key, getters, order)
         distinct = self.query.distinct
-        selection = self.selection(_order(order_by), sliced=not distinct)
+        selection = self.selection(order, sliced=not distinct)
         made = (tuple(get(entity) for get in getters) for entity in selection.entities())
         if not distinct:
             return list(made)
         unique = list({_hashable(row): row for row in made}.values())
         return unique[self.query.low_mark : self.query.high_mark]
+
+    def _shape_key(self) -> tuple[Any, ...] | None:
+        """The key of the query's shape, when its select and order are those of every query
+        of that key (the model's columns, an order by field names, one table): None else.
+
+        Django's ``pre_sql_setup`` compiles the select and order to SQL on every call, which
+        the store does not read; a shape made once (``_keep``) is reused (``_reuse``).
+        """
+        query = self.query
+        if (
+            not query.default_cols
+            or query.selected is not None
+            or query.annotations
+            or query.extra
+            or query.extra_order_by
+            or query.combinator
+            or query.distinct
+            or query.group_by is not None
+            or query.select_related
+            or query.deferred_loading != _NOT_DEFERRED
+            or not all(type(name) is str for name in query.order_by)
+        ):
+            return None
+        if all(query.alias_refcount[a] == 0 for a in query.alias_map):  # as setup_query does
+            query.get_initial_alias()
+        if len(query.alias_map) != 1:
+            return None
+        return (
+            self.connection.alias,
+            query.model,
+            query.base_table,
+            query.order_by,
+            query.default_ordering,
+            query.standard_ordering,
+        )
+
+    def _keep(self, key: tuple[Any, ...], getters: list[Getter], order: list[Order]) -> None:
+        """What ``pre_sql_setup`` made of this shape, for the next query of it."""
+        if len(_SHAPES) >= _MAX_SHAPES:
+            _SHAPES.clear()
+        _SHAPES[key] = _Shape(
+            fields=self.query.get_meta().concrete_fields,
+            select=list(self.select),
+            klass_info=self.klass_info,
+            annotation_col_map=self.annotation_col_map,
+            meta_ordering=self._meta_ordering,
+            getters=getters,
+            order=order,
+        )
+
+    def _reuse(self, shape: _Shape) -> None:
+        """The compiler's state as ``pre_sql_setup`` leaves it, from a kept shape."""
+        self.select = list(shape.select)
+        self.klass_info = dict(shape.klass_info)
+        self.annotation_col_map = dict(shape.annotation_col_map)
+        self.col_count = len(shape.select)
+        self._meta_ordering = shape.meta_ordering
+        self.has_extra_select = False
+        self.where, self.having, self.qualify = self.query.where.split_having_qualify(
+            must_group_by=False
+        )
+        self._shape = shape
 
     def _counts(self, selected: list[Any]) -> Row:
         for expression in selected:
@@ -376,6 +475,13 @@ def _order(order_by: list[Any]) -> list[Order]:
         key = PK if field.primary_key else field.column
         made.append(Order(key, bool(expression.descending)))
     return made
+
+
+def _same(expressions: Any, select: list[Any]) -> bool:
+    """Whether ``expressions`` are the selected expressions, one for one."""
+    return len(expressions) == len(select) and all(
+        e is s[0] for e, s in zip(expressions, select, strict=True)
+    )
 
 
 def _field_of(expression: Any) -> str | None:
