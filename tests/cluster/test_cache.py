@@ -33,9 +33,7 @@ def _must_have(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="module")
-def memcached() -> Iterator[Memcached]:
-    """One private memcached for the module's tests that do not stop it."""
+def _started_memcached() -> Iterator[Memcached]:
     server = Memcached()
     try:
         server.start()
@@ -43,18 +41,18 @@ def memcached() -> Iterator[Memcached]:
         _must_have(str(exc))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def memcached() -> Iterator[Memcached]:
+    """One private memcached for the module's tests that do not stop it."""
+    yield from _started_memcached()
 
 
 @pytest.fixture
 def own_memcached() -> Iterator[Memcached]:
     """A private memcached for one test, which may kill or pause it."""
-    server = Memcached()
-    try:
-        server.start()
-    except RuntimeError as exc:
-        _must_have(str(exc))
-    yield server
-    server.stop()
+    yield from _started_memcached()
 
 
 @pytest.fixture
