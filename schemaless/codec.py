@@ -9,12 +9,12 @@ rows already written::
              zlib-compressed, bits 3-7 are reserved and must be zero
 
 msgpack is the default because it is compact, fast and safe to read from any source. The types
-it lacks (datetime, date, Decimal, UUID) travel as msgpack extension types through a ``default``
-hook on the way in and an ``ext_hook`` on the way out, so the walk over the body stays in
-msgpack's C code. pickle is an opt-in escape hatch for trusted data only: reading a pickle runs
-code, so a codec built without ``allow_pickle=True`` refuses pickled blobs without ever calling
-pickle. Bodies whose serialized form passes ``compress_threshold`` bytes are zlib-compressed,
-and kept so only when that actually saves space.
+it lacks (datetime, date, time, timedelta, Decimal, UUID) travel as msgpack extension types
+through a ``default`` hook on the way in and an ``ext_hook`` on the way out, so the walk over
+the body stays in msgpack's C code. pickle is an opt-in escape hatch for trusted data only:
+reading a pickle runs code, so a codec built without ``allow_pickle=True`` refuses pickled
+blobs without ever calling pickle. Bodies whose serialized form passes ``compress_threshold``
+bytes are zlib-compressed, and kept so only when that actually saves space.
 
 A body nests at most ``MAX_DEPTH`` (1,024) levels of dicts and lists: msgpack checks that in C
 while packing, at no cost to the write path, and a deeper body raises EncodeError before any SQL.
@@ -33,7 +33,7 @@ import pickle
 import uuid
 import zlib
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -59,7 +59,7 @@ _HEADERS = {flags: bytes((VERSION, flags)) for flags in _VALID_FLAGS}
 _PLAIN_MSGPACK = _HEADERS[MSGPACK]
 _UNPACK_OPTIONS: dict[str, Any] = {"raw": False, "use_list": True, "strict_map_key": False}
 
-_DATETIME, _DATE, _DECIMAL, _UUID = 1, 2, 3, 4
+_DATETIME, _DATE, _DECIMAL, _UUID, _TIME, _TIMEDELTA = 1, 2, 3, 4, 5, 6
 MAX_DEPTH = 1024  # msgpack's own nesting limit (its packer's recurse limit); see above
 
 
@@ -73,6 +73,10 @@ def _default(obj: Any) -> msgpack.ExtType:
         return msgpack.ExtType(_DECIMAL, str(obj).encode())
     if isinstance(obj, uuid.UUID):
         return msgpack.ExtType(_UUID, obj.bytes)
+    if isinstance(obj, time):
+        return msgpack.ExtType(_TIME, obj.isoformat().encode())
+    if isinstance(obj, timedelta):  # whole microseconds, as timedelta itself counts them
+        return msgpack.ExtType(_TIMEDELTA, str(obj // timedelta(microseconds=1)).encode())
     if isinstance(obj, int):
         raise TypeError("cannot encode int out of the 64-bit range [-2**63, 2**64 - 1]")
     raise TypeError(f"cannot encode a value of type {type(obj).__qualname__}")
@@ -95,6 +99,10 @@ def _ext_hook(code: int, data: bytes) -> Any:
         return Decimal(data.decode())
     if code == _UUID:
         return uuid.UUID(bytes=data)
+    if code == _TIME:
+        return time.fromisoformat(data.decode())
+    if code == _TIMEDELTA:
+        return timedelta(microseconds=int(data))
     raise DecodeError(f"unknown msgpack extension type {code}")
 
 

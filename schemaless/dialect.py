@@ -129,8 +129,11 @@ def hide_password(url: str) -> str:
 def _mysql_engine(url: sa.URL, timeout: float, **options: Any) -> Engine:
     query = dict(url.query)
     query.setdefault("charset", "utf8mb4")
-    # TIMESTAMP columns convert through the session time zone: pin it, so UTC stays UTC.
-    connect_args: dict[str, Any] = {"init_command": "SET time_zone = '+00:00'"}
+    # TIMESTAMP columns convert through the session time zone: pin it, so UTC stays UTC. The
+    # URL's own init_command runs first (the driver raises its error; it ignores a later one's).
+    init = "SET time_zone = '+00:00'"
+    theirs = query.pop("init_command", None)
+    connect_args: dict[str, Any] = {"init_command": init if not theirs else f"{theirs}; {init}"}
     connect_args["conv"] = _mysql_conversions()
     seconds = socket_timeout(timeout)
     connect_args.update(connect_timeout=seconds, read_timeout=seconds, write_timeout=seconds)

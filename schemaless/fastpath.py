@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect, Engine
 
-from . import dialect, fence
+from . import dialect, fence, inline
 from .errors import Conflict, ShardUnavailable
 from .tables import entities, entity_changes
 
@@ -106,6 +106,7 @@ class FastPath:
         self._insert_fenced = fence.fenced_insert_sql(self.dialect)
         self._select_one = _select(self.dialect, 1)
         self._update_at = _update_at(self.dialect)
+        self._insert_change_if_updated = _insert_if_updated(self.dialect)
 
     @classmethod
     def serving(
@@ -149,57 +150,60 @@ class FastPath:
         BucketMoved is raised. One row's fence check rides in its change row's INSERT.
         ``fenced=False`` (no move was ever prepared: see ShardMap.fenced) skips the check."""
         steps: tuple[Step, ...]
-        ids = [row[0] for row in rows]
-        if not fenced and len(rows) == 1:  # execute, not executemany: less Python per row
+        if len(rows) == 1:  # execute, not executemany: less Python per row
+            entity_id = rows[0][0]
+            if not fenced:
+                steps = (
+                    (self._insert_entities, rows[0], False),
+                    (self._insert_changes, changes[0], False),
+                )
+                self._run(False, steps, batchable=True)
+                return
             steps = (
                 (self._insert_entities, rows[0], False),
-                (self._insert_changes, changes[0], False),
+                (self._insert_fenced, (*changes[0], *fence.position(entity_id)), False),
             )
-            self._run(False, steps)
+            self._run(False, steps, functools.partial(self._inserted_one, entity_id))
             return
+        steps = tuple(  # one transaction, statements of at most MAX_ROWS rows each
+            _many(statement, part)
+            for statement, many in ((self._insert_entities, rows), (self._insert_changes, changes))
+            for part in dialect.batches(many)
+        )
         if not fenced:
-            steps = tuple(
-                (statement, part, True)
-                for statement, many in (
-                    (self._insert_entities, rows),
-                    (self._insert_changes, changes),
-                )
-                for part in dialect.batches(many)
-            )
-            self._run(False, steps)
+            self._run(False, steps, batchable=not any(many for _, _, many in steps))
             return
-        if len(rows) == 1:
-            steps = (
-                (self._insert_entities, rows[0], False),
-                (self._insert_fenced, (*changes[0], *fence.position(ids[0])), False),
-            )
-            check = functools.partial(self._inserted_one, ids[0])
-        else:  # one transaction, statements of at most MAX_ROWS rows each
-            numbers = fence.numbers(ids)
-            steps = tuple(
-                (statement, part, True)
-                for statement, many in (
-                    (self._insert_entities, rows),
-                    (self._insert_changes, changes),
-                )
-                for part in dialect.batches(many)
-            ) + ((fence.guard_sql(self.dialect, len(numbers)), numbers, False),)
-            check = functools.partial(self._unfenced, ids)
-        self._run(False, steps, check)
+        ids = [row[0] for row in rows]
+        numbers = fence.numbers(ids)
+        steps += ((fence.guard_sql(self.dialect, len(numbers)), numbers, False),)
+        self._run(False, steps, functools.partial(self._unfenced, ids))
 
     def update(self, row: Row, expected: int, fenced: bool = True) -> None:
         """Write ``row`` (id, kind, version, updated, body) over the entity at version
         ``expected``, and its change row, in one transaction; Conflict, with nothing written,
         when the entity is not live at that version and kind. The compare-and-set is the
         UPDATE's own WHERE (its row lock is the one a SELECT ... FOR UPDATE would take), so
-        the write costs the UPDATE and the fenced change-row INSERT, no read."""
+        the write costs the UPDATE and the change-row INSERT, no read. Unfenced, the INSERT
+        is conditional on the UPDATE's row count (``ROW_COUNT()``), so the two statements need
+        no answer in between."""
         entity_id, kind, version, updated, body = row
-        steps = ((self._update_at, (version, updated, body, entity_id, kind, expected), False),)
+        steps: tuple[Step, ...] = (
+            (self._update_at, (version, updated, body, entity_id, kind, expected), False),
+        )
         change: Row = (entity_id, kind, version, updated)
-        if fenced:
-            change = (*change, *fence.position(entity_id))
-        updated_one = self._updated_one if fenced else self._updated_one_unfenced
-        self._run(False, steps, functools.partial(updated_one, entity_id, expected, change))
+        if not fenced:
+            steps += ((self._insert_change_if_updated, change, False),)
+            conflict = functools.partial(self._conflict, entity_id, expected)
+            self._run(False, steps, conflict, batchable=True)
+            return
+        change = (*change, *fence.position(entity_id))
+        self._run(False, steps, functools.partial(self._updated_one, entity_id, expected, change))
+
+    def _conflict(self, id_bytes: bytes, expected: int, cursor: Any) -> Exception | None:
+        """Conflict when the conditional change row was not written: the UPDATE matched none."""
+        if cursor.rowcount == 1:
+            return None
+        return Conflict(f"entity {uuid.UUID(bytes=id_bytes)} is not at version {expected}")
 
     def _updated_one(
         self, id_bytes: bytes, expected: int, change: Row, cursor: Any
@@ -208,14 +212,6 @@ class FastPath:
             return Conflict(f"entity {uuid.UUID(bytes=id_bytes)} is not at version {expected}")
         cursor.execute(self._insert_fenced, change)
         return self._inserted_one(id_bytes, cursor)
-
-    def _updated_one_unfenced(
-        self, id_bytes: bytes, expected: int, change: Row, cursor: Any
-    ) -> Exception | None:
-        if cursor.rowcount != 1:
-            return Conflict(f"entity {uuid.UUID(bytes=id_bytes)} is not at version {expected}")
-        cursor.execute(self._insert_changes, change)
-        return None
 
     def _inserted_one(self, id_bytes: bytes, cursor: Any) -> Exception | None:
         if cursor.rowcount == 1:
@@ -226,7 +222,13 @@ class FastPath:
     def _unfenced(self, ids: list[bytes], cursor: Any) -> Exception | None:
         return fence.refused_among(dict(cursor.fetchall()), ids, self.breaker.shard)
 
-    def _run(self, readonly: bool, steps: tuple[Step, ...], check: Check = None) -> Sequence[Row]:
+    def _run(
+        self,
+        readonly: bool,
+        steps: tuple[Step, ...],
+        check: Check = None,
+        batchable: bool = False,  # steps and check may all be sent at once (CursorPath)
+    ) -> Sequence[Row]:
         started = self.breaker.check()
         try:
             try:
@@ -383,6 +385,13 @@ def _rolled_back(conn: Any) -> bool:
         return False
 
 
+def _many(statement: str, rows: Sequence[Row]) -> Step:
+    """The step inserting ``rows``: one statement with their values written in where
+    :func:`inline.inserting` can, else the driver's executemany."""
+    rendered = inline.inserting(statement, rows)
+    return (statement, rows, True) if rendered is None else (rendered, None, False)
+
+
 def _compile(stmt: sa.Insert, dialect_: Dialect, columns: list[str]) -> str:
     compiled = stmt.compile(dialect=dialect_, column_keys=columns)
     assert list(compiled.positiontup or ()) == columns, "parameters out of column order"
@@ -409,6 +418,20 @@ def _update_at(dialect_: Dialect) -> str:
     )
     compiled = stmt.compile(dialect=dialect_)
     order = ["version", "updated", "body", "at_id", "at_kind", "at_version"]
+    assert list(compiled.positiontup or ()) == order, "parameters out of order"
+    return str(compiled)
+
+
+@functools.lru_cache(maxsize=16)
+def _insert_if_updated(dialect_: Dialect) -> str:
+    """INSERT of a change row (entity_id, kind, version, created) only when the statement
+    before it changed one row: the UPDATE of a compare-and-set put."""
+    values: list[sa.BindParameter[Any]] = [sa.bindparam(f"new_{c}") for c in _CHANGE_COLUMNS]
+    changed_one = sa.func.row_count() == sa.literal_column("1")
+    rows = sa.select(*values).where(changed_one)
+    stmt = entity_changes.insert().from_select(_CHANGE_COLUMNS, rows)
+    compiled = stmt.compile(dialect=dialect_)
+    order = [f"new_{c}" for c in _CHANGE_COLUMNS]
     assert list(compiled.positiontup or ()) == order, "parameters out of order"
     return str(compiled)
 

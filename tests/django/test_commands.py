@@ -81,3 +81,50 @@ def test_options_are_the_schemaless_commands_and_the_alias_must_be_ours() -> Non
         run("schemaless_status", "--database", "default")
     with pytest.raises(CommandError, match="no database alias"):
         run("schemaless_status", "--database", "nope")
+
+
+def test_inspectdb_refuses_a_schemaless_alias_and_serves_others() -> None:
+    Entry.objects.create(user_id=1, title="a")  # tables with columns it could misread
+    with pytest.raises(CommandError, match="schemaless store"):
+        run("inspectdb", "--database", "entities")
+    assert "db_table = 'shop_plainentry'" in run(
+        "inspectdb", "--database", "default", "shop_plainentry"
+    )
+
+
+def test_the_commands_connect_with_the_alias_driver_options(backend: str) -> None:
+    from django.conf import settings
+
+    from tests.django.conftest import point_entities
+
+    if backend != "mysql":
+        pytest.skip("driver OPTIONS are mysqlclient's")
+    before = dict(settings.DATABASES["entities"])
+    probe = {"init_command": "SET @@session.no_such_variable = 1", "charset": "utf8mb4"}
+    point_entities({**before, "OPTIONS": {**before["OPTIONS"], **probe}})
+    try:  # the command's own connections run the alias's init_command, as Django's would
+        with pytest.raises(CommandError, match="no_such_variable"):
+            run("schemaless_indexer", "--burst")
+    finally:
+        point_entities(before)
+
+
+def test_driver_options_become_url_parameters_and_ours_stay_out() -> None:
+    from schemaless.django.management.base import driver_options
+
+    options = {
+        "INDEXING": "async",
+        "isolation_level": "read committed",
+        "charset": "utf8mb4",
+        "ssl": {"ca": "/ca.pem"},
+        "autocommit": True,
+        "connect_timeout": 5,
+    }
+    assert driver_options("entities", options) == {
+        "charset": "utf8mb4",
+        "ssl_ca": "/ca.pem",
+        "autocommit": "1",
+        "connect_timeout": "5",
+    }
+    with pytest.raises(CommandError, match="conv"):
+        driver_options("entities", {"conv": {1: int}})

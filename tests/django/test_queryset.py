@@ -14,7 +14,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.query import EmptyQuerySet
 
 import schemaless
-from tests.django.shop.models import Entry
+from tests.django.shop.models import Entry, Slot
 
 pytestmark = pytest.mark.usefixtures("entities")
 
@@ -224,3 +224,20 @@ def test_what_the_store_cannot_serve_raises_not_supported() -> None:
         list(Entry.objects.filter(user_id=1).annotate(n=Count("tags")))
     with pytest.raises(NotSupportedError):
         list(Entry.objects.filter(published__year=2024))
+
+
+def test_times_of_day_and_durations_round_trip_and_filter_as_residuals() -> None:
+    made = [
+        Slot.objects.create(
+            starts=dt.time(9, 30, 0, 250), lasts=dt.timedelta(hours=1, microseconds=3)
+        ),
+        Slot.objects.create(starts="14:00", lasts=None),
+    ]
+    loaded = Slot.objects.get(pk=made[0].pk)
+    assert (loaded.starts, loaded.lasts) == (
+        dt.time(9, 30, 0, 250),
+        dt.timedelta(hours=1, microseconds=3),
+    )
+    assert Slot.objects.get(pk=made[1].pk).starts == dt.time(14, 0)
+    with pytest.raises(schemaless.IndexRequired):  # no index can hold either field
+        list(Slot.objects.filter(starts__gte=dt.time(12, 0)))

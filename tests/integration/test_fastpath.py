@@ -89,3 +89,38 @@ def test_kept_connections_go_back_to_the_pool_in_time(
     e = store.put("entry", {"n": 1})
     assert store.get(e.id)["n"] == 1
     assert store.shards.engines[0].pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+def test_put_many_stores_every_byte_whether_written_in_or_escaped(
+    store: schemaless.Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    awkward = [bytes(range(256)), b"'\\\"\x00\x1a\r\n%s{0}", "é ☃ \U0001f600".encode()]
+    bodies = [{"raw": raw, "text": raw.decode("latin-1"), "n": n} for n, raw in enumerate(awkward)]
+    written_in = store.put_many("blob", bodies)
+    monkeypatch.setattr(fastpath.inline, "LIMIT", 0)  # every batch escaped by the driver
+    escaped = store.put_many("blob", bodies)
+    for made in (written_in, escaped):
+        assert [store.get(e.id).body for e in made] == bodies
+    with store.shards[0].engine.connect() as conn:
+        query = "SELECT kind, version, body FROM entities ORDER BY updated, body"
+        stored = [tuple(r) for r in conn.exec_driver_sql(query)]
+    assert stored[:3] == stored[3:]
+
+
+def test_a_urls_init_command_runs_and_the_session_stays_in_utc(mysql_url: str) -> None:
+    mysql_url += "&" if "?" in mysql_url else "?"
+    store = schemaless.connect(
+        f"{mysql_url}init_command=SET+time_zone%3D%27%2B05%3A00%27%2C+%40probe%3D7"
+    )
+    try:
+        with store.shards[0].engine.connect() as conn:
+            zone, probe = conn.exec_driver_sql("SELECT @@time_zone, @probe").one()
+        assert (zone, probe) == ("+00:00", 7)
+    finally:
+        store.close()
+    failing = schemaless.connect(f"{mysql_url}init_command=SET+%40%40session.no_such_variable%3D1")
+    try:
+        with pytest.raises(schemaless.SchemalessError, match="no_such_variable"):
+            failing.migrate()
+    finally:
+        failing.close()

@@ -6,7 +6,7 @@ import math
 import os
 import uuid
 from collections import OrderedDict
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
@@ -84,6 +84,10 @@ def roundtrip(value: Any, codec: Codec | None = None) -> Any:
         datetime(2024, 2, 29, 13, 45, 7, 123456),
         Decimal("1.10"),
         uuid.UUID("12345678-1234-5678-1234-567812345678"),
+        time(13, 45, 7, 123456),
+        time(23, 59, tzinfo=timezone(timedelta(hours=-5))),
+        timedelta(days=-3, seconds=5, microseconds=7),
+        timedelta(days=999_999_999, seconds=86399, microseconds=999_999),
     ],
     ids=repr,
 )

@@ -123,6 +123,7 @@ class Features:
     supports_over_clause = False
     supports_transactions = True
     uses_savepoints = True
+    has_native_duration_field = True  # a body holds a timedelta as it is
 
 
 class Operations:

@@ -31,7 +31,7 @@ from ..models import LoadedVersion, VersionField, saving
 from .base import is_schemaless
 from .errors import mapped
 from .selection import PK, Order, Selection
-from .values import to_body
+from .values import converter, to_body
 from .where import Filter
 
 Row = tuple[Any, ...]
@@ -247,7 +247,7 @@ class SelectCompiler(Compiler):
         if field.primary_key:
             return lambda entity: entity.id
         if isinstance(field, VersionField):
-            return lambda entity: LoadedVersion.of(entity.version, entity.id, entity._body)
+            return _version_of
         column = field.column
         if not field.has_default():
             return lambda entity: entity._body.get(column)
@@ -263,9 +263,10 @@ class InsertCompiler(Compiler):
             return super().execute_sql(returning_fields)  # type: ignore[misc]
         if self.query.on_conflict is not None:
             raise NotSupportedError("ignore_conflicts and update_conflicts need unique keys")
+        columns = self._columns()
         ids, bodies = [], []
         for obj in self.query.objs:
-            entity_id, body = self._entity(obj)
+            entity_id, body = self._entity(obj, columns)
             ids.append(entity_id)
             bodies.append(body)
         versions = self._insert(ids, bodies)
@@ -276,26 +277,41 @@ class InsertCompiler(Compiler):
             for i, v in zip(ids, versions, strict=True)
         ]
 
-    def _entity(self, obj: Any) -> tuple[uuid.UUID, dict[str, Any]]:
+    def _columns(self) -> list[tuple[Any, str | None, Callable[[Any], Any]]]:
+        """(field, body key or None for the pk, conversion) of each field written, worked
+        out once for all the objects (bulk_create's thousand)."""
+        return [
+            (field, None if field.primary_key else field.column, converter(field))
+            for field in self.query.fields
+            if not isinstance(field, VersionField)
+        ]
+
+    def _entity(
+        self, obj: Any, columns: list[tuple[Any, str | None, Callable[[Any], Any]]]
+    ) -> tuple[uuid.UUID, dict[str, Any]]:
         body, entity_id = {}, None
-        for field in self.query.fields:
-            value = getattr(obj, field.attname) if self.query.raw else field.pre_save(obj, add=True)
+        raw = self.query.raw
+        for field, key, convert in columns:
+            value = getattr(obj, field.attname) if raw else field.pre_save(obj, add=True)
             if hasattr(value, "resolve_expression"):
                 raise NotSupportedError(f"{field.name}: schemaless stores values, not expressions")
-            if field.primary_key:
-                entity_id = value
-            elif not isinstance(field, VersionField):
-                body[field.column] = to_body(field, value)
+            if key is None:
+                entity_id = convert(value)
+            else:
+                body[key] = convert(value)
         if entity_id is None:
             raise IntegrityError(f"NOT NULL constraint failed: {self.kind}.id")
-        return to_body(self.query.get_meta().pk, entity_id), body
+        return entity_id, body
 
-    def _insert(self, ids: list[uuid.UUID], bodies: list[dict[str, Any]]) -> list[int]:
-        """put_many with the given ids; an id taken (or a tombstone's) goes one by one."""
+    def _insert(self, ids: list[uuid.UUID], bodies: list[dict[str, Any]]) -> list[LoadedVersion]:
+        """put_many with the given ids; an id taken (or a tombstone's) goes one by one.
+
+        The versions are :class:`LoadedVersion`: a ``save()`` of a created instance then
+        writes without reading the entity first, as one of a loaded instance does."""
         store = self.connection.store
         with mapped():
             try:
-                return [e.version for e in store.put_many(self.kind, bodies, ids_=ids)]
+                return [_version_of(e) for e in store.put_many(self.kind, bodies, ids_=ids)]
             except schemaless.SchemalessError as exc:
                 if not isinstance(exc.__cause__, sa.exc.IntegrityError):
                     raise
@@ -305,7 +321,7 @@ class InsertCompiler(Compiler):
                     entity = store.put(self.kind, body, id=entity_id, expect_version=0)
                 except schemaless.Conflict as exc:
                     raise IntegrityError(f"UNIQUE constraint failed: {self.kind}.id") from exc
-                versions.append(entity.version)
+                versions.append(_version_of(entity))
             return versions
 
 
@@ -360,7 +376,7 @@ class UpdateCompiler(Compiler):
                 if expected is not None:
                     raise
                 return False
-        current.version = LoadedVersion.of(written.version, loaded.id, written._body)
+        current.version = _version_of(written)
         return True
 
     def _values(self) -> Iterator[tuple[str, Any]]:
@@ -397,7 +413,7 @@ class UpdateCompiler(Compiler):
                         raise
                     entity = store.get(entity.id)
         if asked and current is not None:
-            current.version = LoadedVersion.of(written.version, entity.id, written._body)
+            current.version = _version_of(written)
 
 
 class DeleteCompiler(Compiler):
@@ -436,6 +452,11 @@ class AggregateCompiler(Compiler):
             counts.append(_count(aggregate, rows, positions))
         row = tuple(counts)
         return row if result_type == SINGLE else [[row]]
+
+
+def _version_of(entity: schemaless.Entity) -> LoadedVersion:
+    """The entity's version as Django code sees it, with the body a save merges into."""
+    return LoadedVersion.of(entity.version, entity.id, entity._body)
 
 
 def _count(aggregate: Any, rows: list[Row], positions: dict[str, int]) -> int:

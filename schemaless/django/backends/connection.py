@@ -66,6 +66,15 @@ class ConnectionShard(Shard):
         with self.transaction(), super().begin() as conn:
             yield conn
 
+    def own_transaction(self) -> bool:
+        """Whether a write now is a transaction of the store's own, BEGIN to COMMIT on the
+        connection: on MySQL, in autocommit, outside any atomic block. Raises
+        ``NotSupportedError`` first for a write :class:`OneShard` refuses."""
+        if self.one_shard is not None:
+            self.one_shard.check(self)
+        wrapper = self.wrapper
+        return self.is_mysql and not wrapper.in_atomic_block and wrapper.get_autocommit()
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         """The block in one transaction on the Django connection, committed when it ends
@@ -78,10 +87,8 @@ class ConnectionShard(Shard):
         off and on again around the COMMIT, two round trips more on every write. A COMMIT
         that fails (Django's or ours) is mapped here.
         """
-        if self.one_shard is not None:
-            self.one_shard.check(self)
         wrapper = self.wrapper
-        if not self.is_mysql or wrapper.in_atomic_block or not wrapper.get_autocommit():
+        if not self.own_transaction():
             atomic = transaction.atomic(using=wrapper.alias)
             atomic._schemaless_own = True
             try:

@@ -11,6 +11,8 @@ connections of its own, as a daemon needs (never the Django connection of a requ
 
 Output goes to ``self.stdout``; a failure is a ``CommandError`` carrying the exit status the
 ``schemaless`` command would have (1: ``verify`` found wrong rows; 2: a store error).
+The connections take the alias's NAME, HOST (a path: a Unix socket), PORT, USER, PASSWORD and
+the driver's OPTIONS, as Django's own connection does.
 """
 
 from __future__ import annotations
@@ -90,15 +92,45 @@ def alias_url(alias: str) -> str:
                 f"alias {alias!r} is an in-memory SQLite database: no daemon can reach it"
             )
         return f"sqlite:///{name}"
+    host: str | None = entry.get("HOST") or None
+    query = driver_options(alias, entry.get("OPTIONS") or {})
+    if host and host.startswith("/"):  # Django's way of naming a Unix socket
+        query["unix_socket"], host = host, None
     url = URL.create(
         "mysql+mysqldb",
         username=entry.get("USER") or None,
         password=entry.get("PASSWORD") or None,
-        host=entry.get("HOST") or None,
+        host=host,
         port=int(entry["PORT"]) if entry.get("PORT") else None,
         database=entry.get("NAME") or None,
+        query=query,
     )
     return url.render_as_string(hide_password=False)
+
+
+def driver_options(alias: str, options: dict[str, Any]) -> dict[str, str]:
+    """The alias's OPTIONS that Django hands to mysqlclient (``charset``, ``init_command``,
+    ``ssl``, ``read_default_file``...), as URL query parameters; ours (upper case) and Django's
+    own ``isolation_level`` stay out. A value no URL can carry is a CommandError."""
+    query: dict[str, str] = {}
+    for key, value in options.items():
+        if key.isupper() or key in _DJANGO_ONLY:
+            continue
+        if key == "ssl" and isinstance(value, dict):
+            query.update({f"ssl_{k}": str(v) for k, v in value.items()})
+        elif isinstance(value, bool):
+            query[key] = str(int(value))
+        elif isinstance(value, str | int):
+            query[key] = str(value)
+        else:
+            raise CommandError(
+                f"alias {alias!r}: OPTIONS[{key!r}] ({type(value).__name__}) cannot be passed "
+                "to the connections of a schemaless command"
+            )
+    return query
+
+
+_DJANGO_ONLY = frozenset({"isolation_level"})  # read by Django's backend, not the driver
 
 
 def _log_to_stderr(verbosity: int) -> None:

@@ -37,3 +37,10 @@ class PlainEntry(models.Model):
     rank = models.IntegerField(null=True, blank=True)
     price = models.DecimalField(max_digits=6, decimal_places=2, default=0)
     published = models.DateTimeField(default=timezone.now)
+
+
+class Slot(sl.Model):
+    """Field types a body holds but no index serves: a time of day and a duration."""
+
+    starts = models.TimeField()
+    lasts = models.DurationField(null=True)
