@@ -11,6 +11,9 @@ server, pre-filled alike (20k entries; 5k with --quick), with 1000 users:
     bulk_create  Model.objects.bulk_create(1000 instances)
     filter       list(Model.objects.filter(user_id=u).order_by("-published")[:10])
     save         obj.title = ...; obj.save() of an instance loaded beforehand
+    create_floor what the design allows a create: raw mysqlclient writing an entity and its
+                 change row in one transaction, sent as one query (what ``create`` sends),
+                 vs a raw INSERT of the plain row; ``create`` can at best match this ratio
 
 Rounds alternate which side goes first (see _common.compare); the median of each side's rates
 is kept, and the ratio is ours / Django's (above 1: faster). Single-threaded, with the benchmark
@@ -165,6 +168,57 @@ def drain() -> None:
     Worker(connections["entities"].store, burst=True, install_signal_handlers=False).run()
 
 
+def floor(ours_url: str, plain_url: str, size: Size) -> _common.Result:
+    """create_floor: the two rows of a create in one raw round trip vs the plain row's one."""
+    import msgpack
+
+    ours, plain = _common.raw_connection(ours_url), _common.raw_connection(plain_url)
+    two_rows = (
+        "BEGIN;INSERT INTO entities (id, kind, version, updated, body) "
+        "VALUES (%s, 'bench_entry', 1, UTC_TIMESTAMP(6), %s);"
+        "INSERT INTO entity_changes (entity_id, kind, version, created) "
+        "VALUES (%s, 'bench_entry', 1, UTC_TIMESTAMP(6));COMMIT"
+    )
+    one_row = (
+        "INSERT INTO bench_plain_entry (id, user_id, title, `rank`, published) "
+        "VALUES (%s, %s, %s, %s, %s)"
+    )
+
+    def ours_round() -> Callable[[], int]:
+        fields = Fields(seed=random.randrange(10**9))
+        rows = []
+        for _ in range(size.ops):
+            body = {
+                k: v.isoformat() if isinstance(v, datetime) else v for k, v in fields.one().items()
+            }
+            entity_id = uuid.uuid4().bytes
+            rows.append((entity_id, b"\x01\x00" + msgpack.packb(body), entity_id))
+        cursor = ours.cursor()
+
+        def run() -> int:
+            for row in rows:
+                cursor.execute(two_rows, row)
+                while cursor.nextset():
+                    pass
+            return len(rows)
+
+        return run
+
+    def plain_round() -> Callable[[], int]:
+        fields = Fields(seed=random.randrange(10**9))
+        rows = [(uuid.uuid4().hex, *fields.one().values()) for _ in range(size.ops)]
+        cursor = plain.cursor()
+        return lambda: sum(cursor.execute(one_row, row) for row in rows)
+
+    try:
+        return _common.compare(
+            "create_floor", "creates/s", ours_round, plain_round, rounds=size.rounds
+        )
+    finally:
+        ours.close()
+        plain.close()
+
+
 def measure(entry: Any, plain: Any, size: Size) -> list[_common.Result]:
     sides = {entry: fill(entry, size.entries), plain: fill(plain, size.entries)}
     drain()
@@ -236,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pre-filling both sides to {size.entries:,} entries ...", file=sys.stderr)
         stack.enter_context(_common.apart(server))
         results = measure(entry, plain, size)
+        results.append(floor(ours_url, plain_url, size))
     _common.report(results, args.json)
     return 0
 

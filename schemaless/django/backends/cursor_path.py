@@ -94,10 +94,11 @@ class CursorPath(FastPath):
         rowcount = -1
         try:
             cursor.execute(sql, params or None)
+            driver = self.shard.wrapper.connection  # no result holds rows: read them there
             for read in range(1, len(steps) + 2):
-                cursor.nextset()
+                driver.next_result()
                 if read == len(steps):
-                    rowcount = cursor.rowcount
+                    rowcount = driver.affected_rows()
         except (django.db.Error, self._error) as exc:
             error = self._dbapi_error(exc, steps[min(max(read - 1, 0), len(steps) - 1)])
             raise self._batch_failed(error, read) from error  # as on the Core path
