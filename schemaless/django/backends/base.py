@@ -20,6 +20,7 @@ from schemaless.codec import Codec
 from schemaless.shards import ShardMap
 from schemaless.store import Store
 
+from ..cache import cache_for
 from .connection import ConnectionShard, OneShard
 
 DEFAULT_MAX_EXAMINED = 10_000
@@ -37,8 +38,9 @@ class StoreOptions:
     indexing: str = "async"
     max_examined: int = DEFAULT_MAX_EXAMINED
     backfill_on_migrate: bool = True
+    cache: str | None = None  # a CACHES alias (schemaless.django.cache)
 
-    KEYS = ("SHARDS", "INDEXING", "MAX_EXAMINED", "BACKFILL_ON_MIGRATE")
+    KEYS = ("SHARDS", "INDEXING", "MAX_EXAMINED", "BACKFILL_ON_MIGRATE", "CACHE")
 
     @classmethod
     def of(cls, alias: str, options: Mapping[str, Any]) -> StoreOptions:
@@ -47,11 +49,14 @@ class StoreOptions:
             indexing=options.get("INDEXING", "async"),
             max_examined=options.get("MAX_EXAMINED", DEFAULT_MAX_EXAMINED),
             backfill_on_migrate=bool(options.get("BACKFILL_ON_MIGRATE", True)),
+            cache=options.get("CACHE"),
         )
         if made.indexing not in ("async", "sync"):
             raise ImproperlyConfigured(f"DATABASES[{alias!r}]: INDEXING is 'async' or 'sync'")
         if isinstance(made.max_examined, bool) or not isinstance(made.max_examined, int):
             raise ImproperlyConfigured(f"DATABASES[{alias!r}]: MAX_EXAMINED is a count")
+        if made.cache is not None and not isinstance(made.cache, str):
+            raise ImproperlyConfigured(f"DATABASES[{alias!r}]: CACHE names an alias of CACHES")
         return made
 
 
@@ -90,7 +95,11 @@ class StoreWrapper:
             shards.append(ConnectionShard(other))
         if len(shards) > 1:
             OneShard(shards)
-        return Store(ShardMap(shards), codec=Codec(), indexing=self.schemaless.indexing)
+        name = self.schemaless.cache
+        cache = None if name is None else cache_for(self.alias, name)
+        return Store(
+            ShardMap(shards), codec=Codec(), indexing=self.schemaless.indexing, cache=cache
+        )
 
     def check_constraints(self, table_names: Any = None) -> None:
         """Nothing to check: the store keeps no foreign keys (``loaddata`` asks after loading),

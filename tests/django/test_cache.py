@@ -1,0 +1,87 @@
+"""The store's cache under Django: OPTIONS["CACHE"] names a CACHES alias (Redis, the machine's)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connections
+from django.test import override_settings
+
+from schemaless.django.cache import cache_url
+from tests.django.shop.models import Entry
+
+pytestmark = pytest.mark.usefixtures("entities")
+REDIS = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def prefix() -> Iterator[str]:
+    """A key prefix of this test's own on the machine's Redis, its keys deleted afterwards."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"no Redis at {REDIS}: {exc}, and CI must not skip")
+        pytest.skip(f"no Redis at {REDIS}: {exc}")
+    prefix = f"t{secrets.token_hex(6)}"
+    yield prefix
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
+def store_options(prefix: str) -> Iterator[dict[str, Any]]:
+    caches = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "entities": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS,
+            "KEY_PREFIX": prefix,
+        },
+    }
+    with override_settings(CACHES=caches):
+        yield {"INDEXING": "async", "CACHE": "entities"}
+
+
+def test_a_get_by_pk_is_served_by_the_cache_and_a_save_is_seen_at_once() -> None:
+    entry = Entry.objects.create(user_id=1, title="a")
+    cache = connections["entities"].store.cache
+    assert cache is not None
+    for _ in range(2):
+        assert Entry.objects.get(pk=entry.pk).title == "a"
+    assert (cache.stats.fills, cache.stats.hits) == (1, 1)
+    entry.title = "b"
+    entry.save()
+    assert Entry.objects.get(pk=entry.pk).title == "b"
+    assert Entry.objects.in_bulk([entry.pk])[entry.pk].title == "b"
+    assert cache.stats.invalidations >= 1
+
+
+def test_a_caches_alias_maps_to_the_stores_cache_url() -> None:
+    memcached = {"BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache"}
+    caches = {
+        "r": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS,
+            "TIMEOUT": 60,
+        },
+        "m": {**memcached, "LOCATION": "127.0.0.1:11311", "KEY_PREFIX": "shop"},
+        "two": {**memcached, "LOCATION": ["127.0.0.1:1", "127.0.0.1:2"]},
+        "local": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    }
+    with override_settings(CACHES=caches):
+        assert cache_url("e", "r") == f"{REDIS}?prefix=schemaless%3A&ttl=60"
+        assert cache_url("e", "m") == "memcached://127.0.0.1:11311?prefix=shop%3Aschemaless%3A"
+        for name in ("two", "local", "missing"):
+            with pytest.raises(ImproperlyConfigured, match="CACHE"):
+                cache_url("e", name)
