@@ -200,7 +200,8 @@ class FastPath:
         self._run(False, steps, functools.partial(self._updated_one, entity_id, expected, change))
 
     def _conflict(self, id_bytes: bytes, expected: int, cursor: Any) -> Exception | None:
-        """Conflict when the conditional change row was not written: the UPDATE matched none."""
+        """Conflict when the last statement (the UPDATE, or the change row conditional on it)
+        wrote no row: the UPDATE matched none."""
         if cursor.rowcount == 1:
             return None
         return Conflict(f"entity {uuid.UUID(bytes=id_bytes)} is not at version {expected}")
@@ -208,8 +209,9 @@ class FastPath:
     def _updated_one(
         self, id_bytes: bytes, expected: int, change: Row, cursor: Any
     ) -> Exception | None:
-        if cursor.rowcount != 1:
-            return Conflict(f"entity {uuid.UUID(bytes=id_bytes)} is not at version {expected}")
+        conflict = self._conflict(id_bytes, expected, cursor)  # the UPDATE's row count
+        if conflict is not None:
+            return conflict
         cursor.execute(self._insert_fenced, change)
         return self._inserted_one(id_bytes, cursor)
 
