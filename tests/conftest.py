@@ -99,3 +99,27 @@ def sync_store(db_url: str) -> Iterator[schemaless.Store]:
     store.migrate()
     yield store
     store.close()
+
+
+REDIS_URL = "redis://127.0.0.1:6379/0"  # the machine's Redis service
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of this test's own on the machine's Redis; its keys deleted afterwards.
+    No Redis skips the test, except under CI, where it fails."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"no Redis at {REDIS_URL}: {exc}, and CI must not skip")
+        pytest.skip(f"no Redis at {REDIS_URL}: {exc}")
+    prefix = f"t{secrets.token_hex(6)}"
+    yield prefix
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()

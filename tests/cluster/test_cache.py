@@ -56,21 +56,9 @@ def own_memcached() -> Iterator[Memcached]:
 
 
 @pytest.fixture
-def redis_base() -> Iterator[str]:
-    """The machine's Redis, with a key prefix of this test's own, cleaned up afterwards."""
-    import redis
-
-    client = redis.Redis(*REDIS, socket_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        _must_have(f"no Redis on {REDIS}: {exc}")
-    prefix = f"t{secrets.token_hex(6)}:"
-    yield f"redis://{REDIS[0]}:{REDIS[1]}/0?prefix={prefix}"
-    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
+def redis_base(redis_prefix: str) -> str:
+    """The machine's Redis, with a key prefix of this test's own (cleaned up afterwards)."""
+    return f"redis://{REDIS[0]}:{REDIS[1]}/0?prefix={redis_prefix}:"
 
 
 @pytest.fixture(params=["redis", "memcached"])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,40 +11,20 @@ from django.db import connections
 from django.test import override_settings
 
 from schemaless.django.cache import cache_url
+from tests.conftest import REDIS_URL as REDIS
 from tests.django.shop.models import Entry
 
 pytestmark = pytest.mark.usefixtures("entities")
-REDIS = "redis://127.0.0.1:6379/0"
 
 
 @pytest.fixture
-def prefix() -> Iterator[str]:
-    """A key prefix of this test's own on the machine's Redis, its keys deleted afterwards."""
-    import redis
-
-    client = redis.Redis.from_url(REDIS, socket_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"no Redis at {REDIS}: {exc}, and CI must not skip")
-        pytest.skip(f"no Redis at {REDIS}: {exc}")
-    prefix = f"t{secrets.token_hex(6)}"
-    yield prefix
-    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
-
-
-@pytest.fixture
-def store_options(prefix: str) -> Iterator[dict[str, Any]]:
+def store_options(redis_prefix: str) -> Iterator[dict[str, Any]]:
     caches = {
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
         "entities": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS,
-            "KEY_PREFIX": prefix,
+            "KEY_PREFIX": redis_prefix,
         },
     }
     with override_settings(CACHES=caches):
