@@ -8,7 +8,9 @@ import uuid
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connections
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from feed.models import Comment, Entry, Like
 
 pytestmark = pytest.mark.usefixtures("entities")
@@ -52,6 +54,21 @@ def test_the_changelist_lists_and_searches_an_indexed_field(
     found = page(admin, "/admin/feed/entry/?q=ann")
     assert ">t0<" in found and ">t2<" in found and ">t1<" not in found
     assert "2 results" in found
+
+
+def test_a_changelist_of_likes_reads_their_entries_at_once(
+    admin: Client, posts: list[Entry]
+) -> None:
+    def reads(likes: int) -> int:
+        Like.objects.all().delete()
+        for n in range(likes):
+            Like.objects.create(entry=posts[n % 4], user=f"u{n}")
+        with CaptureQueriesContext(connections["entities"]) as captured:
+            listed = page(admin, "/admin/feed/like/")
+        assert all(f">{p.title}<" in listed for p in posts[:likes])  # each like's entry
+        return len(captured)
+
+    assert reads(2) == reads(8)  # select_related: one read of the entries, not one per like
 
 
 def test_add_change_and_history(admin: Client, posts: list[Entry]) -> None:

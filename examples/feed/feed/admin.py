@@ -12,9 +12,9 @@ class EntryAdmin(admin.ModelAdmin):
 
 @admin.register(Like)
 class LikeAdmin(admin.ModelAdmin):
-    list_display = ["user", "entry_id", "created"]
+    list_display = ["user", "entry", "created"]  # the admin select_related()s the entries
 
 
 @admin.register(Comment)
 class CommentAdmin(admin.ModelAdmin):
-    list_display = ["user", "body", "created"]
+    list_display = ["user", "entry", "body", "created"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,6 +30,7 @@ import schemaless
 from ..models import LoadedVersion, VersionField, saving
 from .base import is_schemaless
 from .errors import mapped
+from .related import Joined
 from .selection import PK, Order, Selection
 from .values import converter, to_body
 from .where import Filter
@@ -74,13 +75,16 @@ class Compiler:
     def kind(self) -> str:
         return str(self.query.get_meta().db_table)
 
-    def check_supported(self) -> None:
+    def check_supported(self, related: Collection[str] = ()) -> None:
+        """NotSupportedError for what the store cannot answer; ``related``: the aliases
+        select_related joined, which are read by id (``related.py``)."""
         query = self.query
         if query.combinator:
             raise NotSupportedError(f"{query.combinator}() is not supported by schemaless")
         if query.extra:
             raise NotSupportedError("extra() is not supported by schemaless")
-        if sum(1 for count in query.alias_refcount.values() if count) > 1:
+        joined = [a for a, count in query.alias_refcount.items() if count and a not in related]
+        if len(joined) > 1:
             raise NotSupportedError("a schemaless query cannot join across models")
         if query.group_by is not None:
             raise NotSupportedError("grouping (values().annotate()) is not supported by schemaless")
@@ -135,34 +139,49 @@ class SelectCompiler(Compiler):
 
     def rows(self) -> list[Row]:
         """The rows of the query: aggregates (counts) in one row, else one row per entity."""
-        if self.query.select_related:
-            # An optimisation only: each related object is fetched by pk when it is read,
-            # rather than joined (the admin's delete page asks for it, for one).
-            self.query = self.query.clone()
-            self.query.select_related = False
         key = self._shape_key()
         shape = _SHAPES.get(key) if key is not None else None
+        joined = None
         if shape is not None and shape.fields is self.query.get_meta().concrete_fields:
             self._reuse(shape)
             self.check_supported()
             getters, order = shape.getters, shape.order
         else:
-            _, order_by, _ = self.pre_sql_setup()  # type: ignore[attr-defined]
-            self.check_supported()
+            order_by, joined = self._setup()
             selected = [expr for expr, _, _ in self.select]
             if any(getattr(e, "contains_aggregate", False) for e in selected):
                 return [self._counts(selected)]
             getters = [self._getter(e) for e in selected]
-            order = _order(order_by)
+            order = _order(order_by, self.query.base_table)
             if key is not None and len(self.query.alias_map) == 1:
                 self._keep(key, getters, order)
         distinct = self.query.distinct
         selection = self.selection(order, sliced=not distinct)
-        made = (tuple(get(entity) for get in getters) for entity in selection.entities())
+        if joined is not None:
+            store, found = self.connection.store, selection.entities()
+            made: Iterator[Row] = iter(joined.rows(store, found, self.select, getters))
+        else:
+            made = (tuple(get(entity) for get in getters) for entity in selection.entities())
         if not distinct:
             return list(made)
         unique = list({_hashable(row): row for row in made}.values())
         return unique[self.query.low_mark : self.query.high_mark]
+
+    def _setup(self) -> tuple[list[Any], Joined | None]:
+        """Django's ``pre_sql_setup``: the order, and the relations a select_related query
+        reads by id (``related.py``). One that cannot be read so is run without select_related:
+        each related object is then read when it is touched."""
+        _, order_by, _ = self.pre_sql_setup()  # type: ignore[attr-defined]
+        if not self.query.select_related:
+            self.check_supported()
+            return order_by, None
+        joined = Joined.of(self)
+        if joined is None:
+            self.query = self.query.clone()
+            self.query.select_related = False
+            _, order_by, _ = self.pre_sql_setup()  # type: ignore[attr-defined]
+        self.check_supported(set() if joined is None else joined.aliases)
+        return order_by, joined
 
     def _shape_key(self) -> tuple[Any, ...] | None:
         """The key of the query's shape, when its select and order are those of every query
@@ -484,7 +503,7 @@ class _Cursor:
         return None
 
 
-def _order(order_by: list[Any]) -> list[Order]:
+def _order(order_by: list[Any], alias: str) -> list[Order]:
     made = []
     for expression, _ in order_by:
         target = expression.expression
@@ -492,6 +511,8 @@ def _order(order_by: list[Any]) -> list[Order]:
             target = _referenced(target)
         if not isinstance(target, Col):
             raise NotSupportedError(f"order_by({target!r}): schemaless orders by fields only")
+        if target.alias != alias:
+            raise NotSupportedError("a schemaless query cannot order across models")
         field: Any = target.target
         key = PK if field.primary_key else field.column
         made.append(Order(key, bool(expression.descending)))

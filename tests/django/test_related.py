@@ -1,0 +1,91 @@
+"""select_related(): the related entities read by id after the page, one read per relation,
+instead of one per row (related.py); what it cannot read so is left to Django's lazy reads."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+
+import pytest
+from django.db import connections
+from django.test.utils import CaptureQueriesContext
+from feed.models import Comment, Entry, Like
+
+pytestmark = pytest.mark.usefixtures("entities")
+
+
+def test_related_entries_come_with_their_comments_in_two_reads() -> None:
+    entries = [Entry.objects.create(user=f"u{n}", title=f"entry {n}") for n in range(3)]
+    for n in range(6):
+        Comment.objects.create(entry=entries[n % 3], user=f"c{n}", body=f"body {n}")
+    list(Comment.objects.order_by("pk")[:1])  # the store reads its index registry once
+    with CaptureQueriesContext(connections["entities"]) as reads:
+        comments = list(Comment.objects.select_related("entry").order_by("pk"))
+        titles = Counter(c.entry.title for c in comments)  # no read more
+    assert len(reads) == 2, [q["sql"] for q in reads]
+    assert titles == Counter({"entry 0": 2, "entry 1": 2, "entry 2": 2})
+    assert all(c.entry.pk == c.entry_id for c in comments)
+    assert all(c.entry._state.db == "entities" for c in comments)  # saved back where it came from
+
+
+def test_the_related_object_is_the_stored_one_field_for_field() -> None:
+    entry = Entry.objects.create(user="ann", title="t", tags=["db", "py"])
+    made = Like.objects.create(entry=entry, user="bob")
+    like = Like.objects.select_related("entry").get(pk=made.pk)
+    stored = Entry.objects.get(pk=entry.pk)
+    assert (like.entry.user, like.entry.title, like.entry.tags) == ("ann", "t", ["db", "py"])
+    assert like.entry.published == stored.published
+    like.entry.title = "changed"  # a real instance: it saves
+    like.entry.save()
+    assert Entry.objects.get(pk=entry.pk).title == "changed"
+
+
+def test_select_related_with_no_names_follows_every_foreign_key() -> None:
+    entries = [Entry.objects.create(user="ann", title=f"t{n}") for n in range(3)]
+    for entry in entries:
+        Like.objects.create(entry=entry, user="bob")
+    list(Like.objects.filter(entry__in=entries))  # the store reads its index registry once
+    with CaptureQueriesContext(connections["entities"]) as reads:
+        likes = Like.objects.select_related().filter(entry__in=entries)
+        assert sorted(like.entry.title for like in likes) == ["t0", "t1", "t2"]
+    assert len(reads) == 2
+
+
+def test_a_row_whose_entry_is_gone_is_left_out_as_an_inner_join_leaves_it() -> None:
+    kept = Entry.objects.create(user="ann", title="kept")
+    Like.objects.create(entry=kept, user="bob")
+    gone = uuid.uuid4()
+    Like.objects.create(entry_id=gone, user="bob")  # no such entry: nothing enforces it
+    likes = list(Like.objects.select_related("entry").filter(entry__in=[kept.pk, gone]))
+    assert [like.entry.title for like in likes] == ["kept"]
+    assert Like.objects.filter(entry__in=[kept.pk, gone]).count() == 2  # without the join, both
+
+
+def test_filters_and_orders_across_the_relation_still_raise() -> None:
+    from django.db import NotSupportedError
+
+    with pytest.raises(NotSupportedError, match="join"):
+        list(Like.objects.select_related("entry").filter(entry__title="x"))
+    with pytest.raises(NotSupportedError, match="across models"):
+        list(Like.objects.select_related("entry").filter(entry=1).order_by("entry__title"))
+
+
+def test_counts_and_values_ignore_select_related() -> None:
+    entry = Entry.objects.create(user="ann", title="t")
+    Like.objects.create(entry=entry, user="bob")
+    related = Like.objects.select_related("entry").filter(entry=entry)
+    assert related.count() == 1
+    rows = list(related.values_list("user"))
+    assert rows == [("bob",)]
+
+
+def test_prefetch_related_is_djangos_one_in_query_per_relation() -> None:
+    entries = [Entry.objects.create(user="ann", title=f"t{n}") for n in range(3)]
+    for n in range(5):
+        Like.objects.create(entry=entries[n % 2], user=f"u{n}")
+    list(Like.objects.filter(entry__in=entries))  # the store reads its index registry once
+    with CaptureQueriesContext(connections["entities"]) as reads:
+        found = Entry.objects.filter(pk__in=[e.pk for e in entries]).prefetch_related("likes")
+        likes = {e.title: sorted(like.user for like in e.likes.all()) for e in found}
+    assert likes == {"t0": ["u0", "u2", "u4"], "t1": ["u1", "u3"], "t2": []}
+    assert len(reads) == 2
