@@ -56,6 +56,18 @@ def test_the_changelist_lists_and_searches_an_indexed_field(
     assert "2 results" in found
 
 
+def test_the_date_hierarchy_drills_down_by_year_month_and_day(admin: Client) -> None:
+    for n, when in enumerate([T0, T0 + dt.timedelta(days=40), T0 + dt.timedelta(days=400)]):
+        Entry.objects.create(user="ann", title=f"d{n}", published=when)
+    top = page(admin, "/admin/feed/entry/")  # two years: Min and Max of published, then years
+    assert "published__year=2026" in top and "published__year=2027" in top
+    year = page(admin, "/admin/feed/entry/?published__year=2026")
+    assert "published__month=1" in year and "published__month=2" in year
+    assert ">d0<" in year and ">d1<" in year and ">d2<" not in year
+    month = page(admin, "/admin/feed/entry/?published__year=2026&published__month=2")
+    assert "published__day=10" in month and ">d1<" in month and ">d0<" not in month
+
+
 def test_a_changelist_of_likes_reads_their_entries_at_once(
     admin: Client, posts: list[Entry]
 ) -> None:

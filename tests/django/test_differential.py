@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db.models import Q
+from django.db.models import Count, Max, Min, Q
 
 from tests.django.shop.models import Entry, PlainEntry
 
@@ -74,7 +74,33 @@ def test_same_operations_same_answers(seed_value: int) -> None:
             PlainEntry.objects.filter(user_id__in=users).values_list("rank", flat=True).distinct(),
             key=repr,
         )
+        same(lambda m, u=user, us=users: m.objects.filter(Q(user_id=u) | Q(user_id__in=us)), False)
+        both(lambda m, u=user: list(m.objects.filter(user_id=u).dates("published", "day")))
+        both(
+            lambda m, us=users: list(
+                m.objects.filter(user_id__in=us).datetimes("published", "hour", order="DESC")
+            )
+        )
+        both(
+            lambda m, u=user: m.objects.filter(user_id=u).aggregate(
+                Min("published"), Max("published"), Count("pk")
+            )
+        )
         _write(rng, user, rank)
+        salt = rng.randrange(100)
+        both(lambda m, u=user, s=salt: _bulk_update(m, u, s))
+
+
+def both(ask: Any) -> None:
+    """``ask(model)`` answers the same on both."""
+    assert ask(Entry) == ask(PlainEntry)
+
+
+def _bulk_update(model: Any, user: int, salt: int) -> int:
+    objs = list(model.objects.filter(user_id=user).order_by("published")[:5])
+    for n, obj in enumerate(objs):
+        obj.rank, obj.title = (salt + n) % 7 or None, f"{obj.title[:20]}~{salt}"
+    return int(model.objects.bulk_update(objs, ["rank", "title"], batch_size=2))
 
 
 def _write(rng: random.Random, user: int, rank: int) -> None:

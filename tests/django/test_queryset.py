@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from django.core.exceptions import FieldError
 from django.db import NotSupportedError, connections
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Max, Min, Q, QuerySet, Sum
+from django.db.models.functions import TruncQuarter
 from django.db.models.query import EmptyQuerySet
 
 import schemaless
@@ -186,6 +187,86 @@ def test_queryset_update_and_delete_return_djangos_counts() -> None:
     e = Entry.objects.filter(user_id=0).first()
     assert e.delete() == (1, {"shop.Entry": 1})
     assert Entry.objects.count() == 5
+
+
+def test_bulk_update_writes_each_objects_values_and_keeps_the_rest() -> None:
+    from django.db import IntegrityError
+    from django.db.models import Case, F, Value, When
+
+    made = make(6)
+    store = connections["entities"].store
+    stored = store.get(made[0].pk)
+    store.put("shop_entry", {**stored.body, "note": "kept"}, id=made[0].pk)  # unknown to Django
+    for e in made:
+        e.rank, e.title = e.rank * 10, f"u{e.title}"
+    assert Entry.objects.bulk_update(made, ["rank", "title"], batch_size=4) == 6
+    assert sorted((e.title, e.rank) for e in Entry.objects.all()) == [
+        (f"ut{i}", i * 10) for i in range(6)
+    ]
+    assert store.get(made[0].pk).body["note"] == "kept"
+    made[3].title = None  # NOT NULL: nothing of the bulk_update is written
+    made[2].rank = -1
+    with pytest.raises(IntegrityError):
+        Entry.objects.bulk_update(made, ["rank", "title"])
+    assert Entry.objects.get(pk=made[2].pk).rank == 20
+    default = Case(When(pk=made[0].pk, then=Value(7)), default=Value(8))  # as SQL: else-branch
+    assert Entry.objects.filter(user_id=0).update(rank=default) == 2
+    assert sorted(Entry.objects.filter(user_id=0).values_list("rank", flat=True)) == [7, 8]
+    with pytest.raises(NotSupportedError):
+        Entry.objects.filter(user_id=0).update(rank=Case(When(rank=7, then=Value(1))))
+    with pytest.raises(NotSupportedError):
+        Entry.objects.filter(user_id=0).update(rank=F("rank") + 1)
+
+
+def test_dates_and_datetimes_truncate_in_the_current_time_zone() -> None:
+    from django.utils import timezone
+
+    late = dt.datetime(2024, 3, 31, 23, 30, tzinfo=dt.timezone.utc)  # already April in Tokyo
+    for when in (late, late - dt.timedelta(days=70), late + dt.timedelta(hours=1, minutes=5)):
+        Entry.objects.create(user_id=1, title="d", published=when)
+    mine = Entry.objects.filter(user_id=1)
+    months = [dt.date(2024, 1, 1), dt.date(2024, 3, 1), dt.date(2024, 4, 1)]
+    assert list(mine.dates("published", "month")) == months
+    assert list(mine.dates("published", "year", order="DESC")) == [dt.date(2024, 1, 1)]
+    assert list(mine.dates("published", "week"))[0] == dt.date(2024, 1, 15)  # a Monday
+    quarters = mine.annotate(q=TruncQuarter("published")).order_by("-q").values_list("q", flat=True)
+    assert [q.date() for q in quarters] == [
+        dt.date(2024, 4, 1),
+        dt.date(2024, 1, 1),
+        dt.date(2024, 1, 1),
+    ]
+    with timezone.override("Asia/Tokyo"):
+        tokyo = list(mine.datetimes("published", "day"))
+        assert [d.date() for d in tokyo] == [dt.date(2024, 1, 22), dt.date(2024, 4, 1)]
+        assert str(tokyo[0].tzinfo) == "Asia/Tokyo"
+        assert list(mine.dates("published", "month"))[-1] == dt.date(2024, 4, 1)
+    hours = list(mine.datetimes("published", "hour", order="DESC"))
+    assert hours[:2] == [late.replace(day=1, month=4, hour=0, minute=0), late.replace(minute=0)]
+
+
+def test_min_and_max_read_one_entity_through_an_index_that_orders() -> None:
+    make()
+    mine = Entry.objects.filter(user_id=1)  # ranks 1, 4, 7: (user_id, -published) orders times
+    got = mine.aggregate(first=Min("published"), last=Max("published"), n=Count("pk"))
+    assert got == {
+        "first": T0 + dt.timedelta(minutes=1),
+        "last": T0 + dt.timedelta(minutes=7),
+        "n": 3,
+    }
+    assert Entry.objects.aggregate(low=Min("rank"), high=Max("rank")) == {"low": 0, "high": 8}
+    assert Entry.objects.filter(user_id=9).aggregate(Max("published")) == {"published__max": None}
+    with pytest.raises(NotSupportedError, match="index that orders by rank"):
+        mine.aggregate(Max("rank"))  # the index that drives user_id orders by published
+
+
+def test_an_or_on_one_field_is_one_in_and_others_stay_residual() -> None:
+    make()
+    either = Entry.objects.filter(Q(user_id=1) | Q(user_id__in=[2])).order_by("published")
+    assert titles(either) == ["t1", "t2", "t4", "t5", "t7", "t8"]
+    a, b = Entry.objects.filter(user_id=0).order_by("published")[:2]
+    assert titles(Entry.objects.filter(Q(pk=a.pk) | Q(pk=b.pk)).order_by("title")) == ["t0", "t3"]
+    with pytest.raises(FieldError):  # IndexRequired: two fields, no index drives the OR
+        list(Entry.objects.filter(Q(user_id=1) | Q(rank=2)))
 
 
 def test_list_field_matches_any_element() -> None:

@@ -8,6 +8,7 @@ class EntryAdmin(admin.ModelAdmin):
     list_display = ["title", "user", "published"]
     search_fields = ["user__exact"]  # an exact match on an index's leading field
     ordering = ["-published"]
+    date_hierarchy = "published"  # Min/Max and datetimes() through feed_entry_published
 
 
 @admin.register(Like)

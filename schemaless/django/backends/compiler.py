@@ -28,11 +28,13 @@ from django.db.models.sql.constants import CURSOR, MULTI, NO_RESULTS, ROW_COUNT,
 import schemaless
 
 from ..models import LoadedVersion, VersionField, saving
+from . import functions
 from .base import is_schemaless
 from .errors import mapped
 from .related import Joined
 from .selection import PK, Order, Selection
-from .values import converter, to_body
+from .updates import Updates
+from .values import converter
 from .where import Filter
 
 Row = tuple[Any, ...]
@@ -246,13 +248,25 @@ class SelectCompiler(Compiler):
         self._shape = shape
 
     def _counts(self, selected: list[Any]) -> Row:
+        """The row of ``aggregate()``: counts (from the index where it serves), Min and Max
+        (the first entity in the field's order, ``functions.py``)."""
+        row: list[Any] = []
+        total = None
         for expression in selected:
-            if not isinstance(expression, Count) or _is_distinct(expression) or expression.filter:
-                raise NotSupportedError(
-                    f"{expression!r}: schemaless answers no aggregate but count()"
-                )
-        total = self.selection().count()
-        return tuple(total for _ in selected)
+            extreme = functions.extreme(expression)
+            if extreme is not None:
+                col, largest = extreme
+                field: Any = col.target
+                key = PK if field.primary_key else field.column
+                row.append(self.selection().extreme(key, largest))
+            elif isinstance(expression, Count) and not _is_distinct(expression):
+                if expression.filter:
+                    raise _aggregate_unsupported(expression)
+                total = self.selection().count() if total is None else total
+                row.append(total)
+            else:
+                raise _aggregate_unsupported(expression)
+        return tuple(row)
 
     def _getter(self, expression: Any) -> Getter:
         if isinstance(expression, Ref):
@@ -260,6 +274,9 @@ class SelectCompiler(Compiler):
         if isinstance(expression, Value):
             constant = expression.value
             return lambda _entity: constant
+        truncated = functions.truncation(expression)
+        if truncated is not None:
+            return functions.truncating(expression, self._getter(truncated))
         if not isinstance(expression, Col):
             raise NotSupportedError(f"{expression!r}: annotations are not supported by schemaless")
         field: Any = expression.target
@@ -353,13 +370,13 @@ class UpdateCompiler(Compiler):
         self.check_supported()
         if self.query.related_updates:
             raise NotSupportedError("updates of a parent model's fields need a join")
-        values = dict(self._values())
-        loaded = self._loaded()
-        if loaded is not None and self._write_loaded(loaded, values):
+        updates = Updates(self.query)
+        loaded = None if updates.each else self._loaded()
+        if loaded is not None and self._write_loaded(loaded, updates.same):
             return 1
         count = 0
         for entity in self.selection().entities():
-            self._write(entity, values)
+            self._write(entity, updates.of(entity.id))
             count += 1
         return count
 
@@ -397,17 +414,6 @@ class UpdateCompiler(Compiler):
                 return False
         current.version = _version_of(written)
         return True
-
-    def _values(self) -> Iterator[tuple[str, Any]]:
-        for field, _model, value in self.query.values:
-            if isinstance(value, Value):
-                value = value.value
-            if hasattr(value, "resolve_expression"):
-                raise NotSupportedError(
-                    f"update of {field.name!r}: schemaless writes values, not expressions (F())"
-                )
-            if not isinstance(field, VersionField):
-                yield field.column, to_body(field, value)
 
     def _write(self, entity: schemaless.Entity, values: dict[str, Any]) -> None:
         """Merge and write, last write wins: a lost race merges into the newer version, unless
@@ -473,6 +479,12 @@ class AggregateCompiler(Compiler):
         return row if result_type == SINGLE else [[row]]
 
 
+def _aggregate_unsupported(expression: Any) -> NotSupportedError:
+    return NotSupportedError(
+        f"{expression!r}: schemaless answers no aggregate but count(), Min and Max"
+    )
+
+
 def _version_of(entity: schemaless.Entity) -> LoadedVersion:
     """The entity's version as Django code sees it, with the body a save merges into."""
     return LoadedVersion.of(entity.version, entity.id, entity._body)
@@ -509,6 +521,7 @@ def _order(order_by: list[Any], alias: str) -> list[Order]:
         target = expression.expression
         if isinstance(target, Ref):
             target = _referenced(target)
+        target = functions.truncation(target) or target  # truncating keeps the order
         if not isinstance(target, Col):
             raise NotSupportedError(f"order_by({target!r}): schemaless orders by fields only")
         if target.alias != alias:

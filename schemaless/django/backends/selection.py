@@ -11,9 +11,13 @@ directions, a field no index orders) sorts in memory the entities found, at most
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
+
+from django.db import NotSupportedError
 
 from schemaless import Entity
 from schemaless import IndexNotReady as StoreIndexNotReady
@@ -61,6 +65,30 @@ class Selection:
             if where.empty or where.ids is not None:
                 return len(self._entities())
             return self._query()[self.low : self.high].count()
+
+    def extreme(self, key: str, largest: bool) -> Any:
+        """The largest or smallest value of ``key`` among the matches, NULLs skipped (Max,
+        Min): the first match in that order, read through an index that serves the order
+        with the filter; NotSupportedError where none does (as for any other aggregate)."""
+        present = dataclasses.replace(self.where, tests=[*self.where.tests, _present(key)])
+        first = copy.copy(self)
+        first.where, first.order, first.low, first.high = present, [Order(key, largest)], 0, 1
+        with mapped():
+            found = first._first()
+        return _value(found[0], key) if found else None
+
+    def _first(self) -> list[Entity]:
+        if self.where.empty or self.where.ids is not None:
+            return self._entities()  # the ids' entities, sorted in memory
+        ordered = self._ordered(self._query())
+        if ordered is None:
+            (order,) = self.order
+            name = "Max" if order.descending else "Min"
+            raise NotSupportedError(
+                f"{name}({order.key}) of {self.kind!r}: schemaless answers Min and Max through "
+                f"an index that orders by {order.key} (with the query's filter), and none does"
+            )
+        return list(ordered[:1])
 
     # -- the ways in -----------------------------------------------------------------------
 
@@ -139,5 +167,13 @@ class Selection:
 
 
 def _sortable(entity: Entity, key: str) -> tuple[Any, ...]:
-    value = entity.id if key == PK else entity._body.get(key)
+    value = _value(entity, key)
     return (0,) if value is None else (1, value)
+
+
+def _value(entity: Entity, key: str) -> Any:
+    return entity.id if key == PK else entity._body.get(key)
+
+
+def _present(key: str) -> Callable[[Entity], bool]:
+    return lambda entity: _value(entity, key) is not None

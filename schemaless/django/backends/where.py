@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.db import NotSupportedError
@@ -58,17 +58,20 @@ class Filter:
             self.empty = True
         elif isinstance(node, WhereNode):
             if node.negated or (node.connector != AND and len(node.children) > 1):
-                self.tests.append(_test(node, context))
+                one_in = None if node.negated else _one_in(node, context)
+                if one_in is not None:
+                    self._add_parts(*one_in)
+                else:
+                    self.tests.append(_test(node, context))
             else:
                 for child in node.children:
                     self._add(child, context)
         elif isinstance(node, Lookup):
-            self._add_lookup(node, context)
+            self._add_parts(*context.parts(node))
         else:
             raise NotSupportedError(f"a schemaless query cannot filter on {node!r}")
 
-    def _add_lookup(self, lookup: Lookup, context: _Context) -> None:
-        field, name, value = context.parts(lookup)
+    def _add_parts(self, field: Any, name: str, value: Any) -> None:
         if field.primary_key and name in ("exact", "in"):
             wanted = [value] if name == "exact" else list(value)
             if self.ids is not None:
@@ -122,6 +125,42 @@ def _value(field: Any, name: str, rhs: Any) -> Any:
     if name == "range":
         return tuple(to_body(field, v, lookup=True) for v in rhs)
     return to_body(field, rhs, lookup=True)
+
+
+def _one_in(node: WhereNode, context: _Context) -> tuple[Any, str, Any] | None:
+    """An OR of ``exact`` and ``in`` lookups on one field (``filter(a=1) | filter(a=2)``,
+    ``Q(a=1) | Q(a__in=[2, 3])``) as one ``in``, which an index can drive where an OR is a
+    residual test; None for any other OR."""
+    field, values = None, []
+    for leaf in _or_leaves(node):
+        if leaf is None:
+            return None
+        found, name, value = context.parts(leaf)
+        if field is not None and found is not field:
+            return None
+        if name == "in":
+            values.extend(value)
+        elif name == "exact" and value is not None:  # exact None is isnull: no in holds it
+            values.append(value)
+        else:
+            return None
+        field = found
+    return field, "in", tuple(values)
+
+
+def _or_leaves(node: WhereNode) -> Iterator[Lookup | None]:
+    """The lookups of an OR tree (nodes of one child count as their child); None for a part
+    that is something else (an AND of two, a negation, a NothingNode)."""
+    for child in node.children:
+        if isinstance(child, Lookup):
+            yield child
+        elif isinstance(child, WhereNode) and not child.negated:
+            if child.connector == AND and len(child.children) > 1:
+                yield None
+            else:
+                yield from _or_leaves(child)
+        else:
+            yield None
 
 
 def _test(node: WhereNode, context: _Context) -> Test:
