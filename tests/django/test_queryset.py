@@ -265,8 +265,20 @@ def test_an_or_on_one_field_is_one_in_and_others_stay_residual() -> None:
     assert titles(either) == ["t1", "t2", "t4", "t5", "t7", "t8"]
     a, b = Entry.objects.filter(user_id=0).order_by("published")[:2]
     assert titles(Entry.objects.filter(Q(pk=a.pk) | Q(pk=b.pk)).order_by("title")) == ["t0", "t3"]
-    with pytest.raises(FieldError):  # IndexRequired: two fields, no index drives the OR
-        list(Entry.objects.filter(Q(user_id=1) | Q(rank=2)))
+    across = Entry.objects.filter(Q(user_id=1) | Q(rank=2) | Q(rank=5)).order_by("-published")
+    assert titles(across) == ["t7", "t5", "t4", "t2", "t1"]  # a union: one query per branch
+    assert across.count() == 5 and titles(across[1:3]) == ["t5", "t4"]
+    assert titles(Entry.objects.filter(Q(user_id=1) | Q(rank=2), rank__gte=4)) == ["t4", "t7"]
+    with pytest.raises(FieldError):  # IndexRequired: no index drives the price branch
+        list(Entry.objects.filter(Q(user_id=1) | Q(price=2)))
+
+
+@pytest.mark.parametrize("store_options", [{"MAX_EXAMINED": 3}])
+def test_a_union_reads_at_most_max_examined_entities() -> None:
+    make()
+    assert titles(Entry.objects.filter(Q(rank=1) | Q(rank=2))) in (["t1", "t2"], ["t2", "t1"])
+    with pytest.raises(schemaless.IndexRequired, match="MAX_EXAMINED"):
+        list(Entry.objects.filter(Q(user_id=1) | Q(rank=2)))  # 3 + 1 entities
 
 
 def test_list_field_matches_any_element() -> None:

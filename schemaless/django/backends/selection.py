@@ -62,7 +62,7 @@ class Selection:
         """How many match: from the index alone when it drives every condition."""
         with mapped():
             where = self.where
-            if where.empty or where.ids is not None:
+            if where.empty or where.ids is not None or self._union_needed():
                 return len(self._entities())
             return self._query()[self.low : self.high].count()
 
@@ -104,6 +104,8 @@ class Selection:
                 if e is not None and e.kind == self.kind and where.passes(e)
             ]
             return self._sliced(self._sorted(matching) if self.order else matching)
+        if self._union_needed():
+            return self._union()
         query = self._query()
         if self.order:
             ordered = self._ordered(query)
@@ -111,6 +113,43 @@ class Selection:
                 return self._sliced(self._sorted(self._all(query)))
             query = ordered
         return list(query[self.low : self.high])
+
+    def _union_needed(self) -> bool:
+        """Whether the filter has an OR, and no index drives the filter without it."""
+        if not self.where.branches:
+            return False
+        try:
+            self._query().plan()
+        except StoreIndexRequired:
+            return True
+        return False
+
+    def _union(self) -> list[Entity]:
+        """The matches of a filter with an OR that no index drives as a whole: each branch of
+        the first OR read as a query of its own (with the rest of the filter, the OR itself
+        among its tests), merged by id, then ordered in memory and sliced. At most
+        MAX_EXAMINED entities in all; a branch no index drives raises ``IndexRequired``."""
+        found: dict[Any, Entity] = {}
+        rest = self.where
+        for branch in rest.branches[0]:
+            if branch.empty:
+                continue
+            part = copy.copy(self)
+            part.where = Filter(
+                conditions=[*rest.conditions, *branch.conditions],
+                ids=branch.ids,
+                tests=[*rest.tests, *branch.tests],
+            )
+            part.order, part.low, part.high = [], 0, self.max_examined + 1
+            for entity in part._entities():
+                found.setdefault(entity.id, entity)
+            if len(found) > self.max_examined:
+                raise IndexRequired(
+                    f"a query of {self.kind!r} with an OR would read over {self.max_examined} "
+                    "entities (MAX_EXAMINED), one query per branch of the OR"
+                )
+        matching = list(found.values())
+        return self._sliced(self._sorted(matching) if self.order else matching)
 
     def _query(self) -> Query:
         """The store's query of the filter's conditions and tests, bounded by MAX_EXAMINED."""

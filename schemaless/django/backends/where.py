@@ -2,10 +2,12 @@
 
 The ANDed lookups on the model's own fields become the store's conditions (``exact``, ``in``,
 ``gt``, ``gte``, ``lt``, ``lte``, ``range``, ``startswith``; ``isnull=True`` is ``exact`` None);
-lookups on the pk restrict the answer to those ids (fetched by id, no index needed). What is
-left, ORs, negations (``exclude()``) and ``isnull=False``, becomes residual tests in Python on
-each entity. Joins, transforms (``__year``), case-insensitive and ``contains`` lookups, and
-comparisons with expressions or subqueries raise ``NotSupportedError`` here.
+lookups on the pk restrict the answer to those ids (fetched by id, no index needed). An OR of
+``exact``/``in`` on one field is one ``in``. What is left, other ORs, negations (``exclude()``)
+and ``isnull=False``, becomes residual tests in Python on each entity; an OR also keeps its
+branches, for a union where no index drives the rest (``selection.py``). Joins, transforms
+(``__year``), case-insensitive and ``contains`` lookups, and comparisons with expressions or
+subqueries raise ``NotSupportedError`` here.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ class Filter:
     ids: list[uuid.UUID] | None = None
     tests: list[Test] = dataclasses.field(default_factory=list)
     empty: bool = False
+    # The branches of each OR among the tests, as filters of their own: where no index drives
+    # the filter, one that drives every branch serves it as a union (selection.py).
+    branches: list[list[Filter]] = dataclasses.field(default_factory=list)
 
     @classmethod
     def of(cls, where: WhereNode | None, model: Any, alias: str | None) -> Filter:
@@ -63,6 +68,8 @@ class Filter:
                     self._add_parts(*one_in)
                 else:
                     self.tests.append(_test(node, context))
+                    if not node.negated:
+                        self.branches.append([_branch(child, context) for child in node.children])
             else:
                 for child in node.children:
                     self._add(child, context)
@@ -125,6 +132,12 @@ def _value(field: Any, name: str, rhs: Any) -> Any:
     if name == "range":
         return tuple(to_body(field, v, lookup=True) for v in rhs)
     return to_body(field, rhs, lookup=True)
+
+
+def _branch(node: Any, context: _Context) -> Filter:
+    made = Filter()
+    made._add(node, context)
+    return made
 
 
 def _one_in(node: WhereNode, context: _Context) -> tuple[Any, str, Any] | None:
