@@ -5,41 +5,35 @@ mixins go in front of Django's own compilers; a model on a schemaless alias is a
 Django's ``django_migrations`` table by the SQL compiler behind. A select becomes a
 :class:`~.selection.Selection` of entities (see ``where.py`` and ``selection.py``), whose rows
 are built in the column order Django asks for (``self.select``) and converted by Django's
-fields (``from_db_value``); an insert is ``put_many`` with the models' own ids, an update
-merges the new values into each stored body (unknown properties survive), a delete deletes.
-What the store cannot serve (joins, aggregates other than count, annotations, ``extra()``,
-set operations) raises ``NotSupportedError`` when the query is evaluated.
+fields (``from_db_value``); ``select_related`` reads the related entities by id
+(``related.py``); ``Trunc``, ``Min`` and ``Max`` are worked out on stored values
+(``functions.py``). Inserts, updates and deletes are in ``writes.py``. What the store cannot
+serve (joins, other aggregates and annotations, ``extra()``, set operations) raises
+``NotSupportedError`` when the query is evaluated.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
-import uuid
 from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
-import sqlalchemy as sa
-from django.db import IntegrityError, NotSupportedError
+from django.db import NotSupportedError
 from django.db.models import Count, Value
 from django.db.models.expressions import Col, Ref, Star
 from django.db.models.sql.constants import CURSOR, MULTI, NO_RESULTS, ROW_COUNT, SINGLE
 
 import schemaless
 
-from ..models import LoadedVersion, VersionField, saving
+from ..models import LoadedVersion, VersionField
 from . import functions
 from .base import is_schemaless
-from .errors import mapped
 from .related import Joined
 from .selection import PK, Order, Selection
-from .updates import Updates
-from .values import converter
 from .where import Filter
 
 Row = tuple[Any, ...]
 Getter = Callable[[schemaless.Entity], Any]
-_MERGE_ATTEMPTS = 5
 # Query.deferred_loading of a query that defers nothing
 _NOT_DEFERRED: tuple[frozenset[str], bool] = (frozenset(), True)
 _MAX_SHAPES = 512
@@ -283,180 +277,12 @@ class SelectCompiler(Compiler):
         if field.primary_key:
             return lambda entity: entity.id
         if isinstance(field, VersionField):
-            return _version_of
+            return version_of
         column = field.column
         if not field.has_default():
             return lambda entity: entity._body.get(column)
         body = entity_body
         return lambda entity: body(entity, column, field)
-
-
-class InsertCompiler(Compiler):
-    """SQLInsertCompiler: new entities, with the ids the models minted."""
-
-    def execute_sql(self, returning_fields: Any = None) -> Any:
-        if not self.is_schemaless:
-            return super().execute_sql(returning_fields)  # type: ignore[misc]
-        if self.query.on_conflict is not None:
-            raise NotSupportedError("ignore_conflicts and update_conflicts need unique keys")
-        columns = self._columns()
-        ids, bodies = [], []
-        for obj in self.query.objs:
-            entity_id, body = self._entity(obj, columns)
-            ids.append(entity_id)
-            bodies.append(body)
-        versions = self._insert(ids, bodies)
-        if not returning_fields:
-            return []
-        return [
-            tuple(i if f.primary_key else v for f in returning_fields)
-            for i, v in zip(ids, versions, strict=True)
-        ]
-
-    def _columns(self) -> list[tuple[Any, str | None, Callable[[Any], Any]]]:
-        """(field, body key or None for the pk, conversion) of each field written, worked
-        out once for all the objects (bulk_create's thousand)."""
-        return [
-            (field, None if field.primary_key else field.column, converter(field))
-            for field in self.query.fields
-            if not isinstance(field, VersionField)
-        ]
-
-    def _entity(
-        self, obj: Any, columns: list[tuple[Any, str | None, Callable[[Any], Any]]]
-    ) -> tuple[uuid.UUID, dict[str, Any]]:
-        body, entity_id = {}, None
-        raw = self.query.raw
-        for field, key, convert in columns:
-            value = getattr(obj, field.attname) if raw else field.pre_save(obj, add=True)
-            if hasattr(value, "resolve_expression"):
-                raise NotSupportedError(f"{field.name}: schemaless stores values, not expressions")
-            if key is None:
-                entity_id = convert(value)
-            else:
-                body[key] = convert(value)
-        if entity_id is None:
-            raise IntegrityError(f"NOT NULL constraint failed: {self.kind}.id")
-        return entity_id, body
-
-    def _insert(self, ids: list[uuid.UUID], bodies: list[dict[str, Any]]) -> list[LoadedVersion]:
-        """put_many with the given ids; an id taken (or a tombstone's) goes one by one.
-
-        The versions are :class:`LoadedVersion`: a ``save()`` of a created instance then
-        writes without reading the entity first, as one of a loaded instance does."""
-        store = self.connection.store
-        with mapped():
-            try:
-                return [_version_of(e) for e in store.put_many(self.kind, bodies, ids_=ids)]
-            except schemaless.SchemalessError as exc:
-                if not isinstance(exc.__cause__, sa.exc.IntegrityError):
-                    raise
-            versions = []
-            for entity_id, body in zip(ids, bodies, strict=True):
-                try:
-                    entity = store.put(self.kind, body, id=entity_id, expect_version=0)
-                except schemaless.Conflict as exc:
-                    raise IntegrityError(f"UNIQUE constraint failed: {self.kind}.id") from exc
-                versions.append(_version_of(entity))
-            return versions
-
-
-class UpdateCompiler(Compiler):
-    """SQLUpdateCompiler: each matching entity's body merged with the new values."""
-
-    def execute_sql(self, result_type: str) -> Any:
-        if not self.is_schemaless:
-            return super().execute_sql(result_type)  # type: ignore[misc]
-        self.check_supported()
-        if self.query.related_updates:
-            raise NotSupportedError("updates of a parent model's fields need a join")
-        updates = Updates(self.query)
-        loaded = None if updates.each else self._loaded()
-        if loaded is not None and self._write_loaded(loaded, updates.same):
-            return 1
-        count = 0
-        for entity in self.selection().entities():
-            self._write(entity, updates.of(entity.id))
-            count += 1
-        return count
-
-    def _loaded(self) -> schemaless.Entity | None:
-        """The entity a ``save()`` of a loaded instance writes, as the instance was loaded
-        (its ``LoadedVersion``), when the update is that save's; else None."""
-        current = saving.get()
-        version = next((v for f, _, v in self.query.values if isinstance(f, VersionField)), None)
-        if current is None or not isinstance(version, LoadedVersion):
-            return None
-        where = Filter.of(self.query.where, self.query.model, self.query.base_table)
-        if where.ids != [current.pk] or version.entity_id != current.pk:
-            return None
-        if where.conditions or where.tests or where.empty:
-            return None
-        return schemaless.Entity(version.entity_id, self.kind, int(version), version.body)
-
-    def _write_loaded(self, loaded: schemaless.Entity, values: dict[str, Any]) -> bool:
-        """The save's write merged into the body it was loaded with, compare-and-set on its
-        version; False when the entity moved on since (a plain save then reads it anew)."""
-        current = saving.get()
-        assert current is not None
-        expected = current.expect_version
-        if expected is not None and expected != loaded.version:
-            return False
-        body = {**loaded._body, **values}
-        with mapped():
-            try:
-                written = self.connection.store.put(
-                    self.kind, body, id=loaded.id, expect_version=loaded.version
-                )
-            except schemaless.Conflict:
-                if expected is not None:
-                    raise
-                return False
-        current.version = _version_of(written)
-        return True
-
-    def _write(self, entity: schemaless.Entity, values: dict[str, Any]) -> None:
-        """Merge and write, last write wins: a lost race merges into the newer version, unless
-        the save asked for a compare-and-set (``save(expect_version=...)``)."""
-        store = self.connection.store
-        current = saving.get()
-        asked = current is not None and current.pk == entity.id
-        expected = current.expect_version if asked and current else None
-        with mapped():
-            for attempt in itertools.count(1):
-                body = {**entity._body, **values}
-                try:
-                    written = store.put(
-                        self.kind,
-                        body,
-                        id=entity.id,
-                        expect_version=entity.version if expected is None else expected,
-                    )
-                    break
-                except schemaless.Conflict:
-                    if expected is not None or attempt >= _MERGE_ATTEMPTS:
-                        raise
-                    entity = store.get(entity.id)
-        if asked and current is not None:
-            current.version = _version_of(written)
-
-
-class DeleteCompiler(Compiler):
-    """SQLDeleteCompiler: delete the matching entities; the count deleted."""
-
-    def execute_sql(self, result_type: str = MULTI) -> Any:
-        if not self.is_schemaless:
-            return super().execute_sql(result_type)  # type: ignore[misc]
-        self.check_supported()
-        selection = self.selection()
-        store = self.connection.store
-        with mapped():
-            where = selection.where
-            if where.ids is not None and not where.conditions and not where.tests:
-                deleted = sum(store.delete(entity_id) for entity_id in where.ids)
-            else:
-                deleted = sum(store.delete(e.id) for e in selection.entities())
-        return deleted if result_type == ROW_COUNT else _Cursor(deleted)
 
 
 class AggregateCompiler(Compiler):
@@ -485,7 +311,7 @@ def _aggregate_unsupported(expression: Any) -> NotSupportedError:
     )
 
 
-def _version_of(entity: schemaless.Entity) -> LoadedVersion:
+def version_of(entity: schemaless.Entity) -> LoadedVersion:
     """The entity's version as Django code sees it, with the body a save merges into."""
     return LoadedVersion.of(entity.version, entity.id, entity._body)
 
@@ -500,19 +326,6 @@ def _count(aggregate: Any, rows: list[Row], positions: dict[str, int]) -> int:
     values = [row[positions[refs]] for row in rows]
     present = [v for v in values if v is not None]
     return len({_hashable(v) for v in present}) if aggregate.distinct else len(present)
-
-
-class _Cursor:
-    """What Django reads after a delete: the row count, in a context manager."""
-
-    def __init__(self, rowcount: int) -> None:
-        self.rowcount = rowcount
-
-    def __enter__(self) -> _Cursor:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def _order(order_by: list[Any], alias: str) -> list[Order]:

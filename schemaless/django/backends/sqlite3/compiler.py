@@ -18,22 +18,22 @@ from django.db.models.sql.compiler import (
     SQLUpdateCompiler as _Update,
 )
 
-from .. import compiler
+from .. import compiler, writes
 
 
 class SQLCompiler(compiler.SelectCompiler, _Select):  # type: ignore[misc]
     pass
 
 
-class SQLInsertCompiler(compiler.InsertCompiler, _Insert):  # type: ignore[misc]
+class SQLInsertCompiler(writes.InsertCompiler, _Insert):  # type: ignore[misc]
     pass
 
 
-class SQLDeleteCompiler(compiler.DeleteCompiler, _Delete):  # type: ignore[misc]
+class SQLDeleteCompiler(writes.DeleteCompiler, _Delete):  # type: ignore[misc]
     pass
 
 
-class SQLUpdateCompiler(compiler.UpdateCompiler, _Update):  # type: ignore[misc]
+class SQLUpdateCompiler(writes.UpdateCompiler, _Update):  # type: ignore[misc]
     pass
 
 
