@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db.models import Count, Max, Min, Q
+from django.db.models import Count, F, Max, Min, Q
 
 from tests.django.shop.models import Entry, PlainEntry
 
@@ -55,6 +55,8 @@ def test_same_operations_same_answers(seed_value: int) -> None:
         user, rank = rng.randrange(4), rng.randrange(5)
         same(lambda m, u=user: m.objects.filter(user_id=u).order_by("-published"))
         same(lambda m, u=user: m.objects.filter(user_id=u).order_by("published")[1:4])
+        for nulls in (F("rank").asc(nulls_last=True), F("rank").desc(nulls_first=True)):
+            same(lambda m, u=user, o=nulls: m.objects.filter(user_id=u).order_by(o, "published"))
         same(lambda m, u=user, r=rank: m.objects.filter(user_id=u, rank__gte=r), ordered=False)
         same(lambda m, u=user: m.objects.filter(user_id=u).exclude(rank=None), ordered=False)
         same(lambda m, r=rank: m.objects.filter(rank=r), ordered=False)

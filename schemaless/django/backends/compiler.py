@@ -341,7 +341,9 @@ def _order(order_by: list[Any], alias: str) -> list[Order]:
             raise NotSupportedError("a schemaless query cannot order across models")
         field: Any = target.target
         key = PK if field.primary_key else field.column
-        made.append(Order(key, bool(expression.descending)))
+        descending = bool(expression.descending)
+        moved = expression.nulls_last if not descending else expression.nulls_first
+        made.append(Order(key, descending, bool(moved)))
     return made
 
 

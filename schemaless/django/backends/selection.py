@@ -33,6 +33,9 @@ PK = "pk"  # an order on the entity id
 class Order(NamedTuple):
     key: str  # a body field, or PK
     descending: bool
+    # NULLs where SQL puts them by default (first ascending, last descending), or the other
+    # end: ``F(key).asc(nulls_last=True)``, which no index order serves (sorted in memory).
+    nulls_moved: bool = False
 
 
 class Selection:
@@ -171,7 +174,9 @@ class Selection:
 
     def _ordered(self, query: Query) -> Query | None:
         """The query in the order asked, when an index serves it with the filter; else None."""
-        if any(o.key == PK for o in self.order) or len({o.descending for o in self.order}) > 1:
+        if any(o.key == PK or o.nulls_moved for o in self.order):
+            return None
+        if len({o.descending for o in self.order}) > 1:
             return None
         try:
             ordered = query.order_by(*[("-" if o.descending else "") + o.key for o in self.order])
@@ -196,18 +201,21 @@ class Selection:
     # -- in memory -------------------------------------------------------------------------
 
     def _sorted(self, entities: list[Entity]) -> list[Entity]:
-        """Sorted as SQL sorts: NULL first ascending, last descending; key by key."""
-        for key, descending in reversed(self.order):
-            entities.sort(key=functools.partial(_sortable, key=key), reverse=descending)
+        """Sorted as SQL sorts: NULL first ascending, last descending (unless the order moved
+        them); key by key."""
+        for key, descending, nulls_moved in reversed(self.order):
+            nulls = (2,) if nulls_moved else (0,)  # sorts before (1, value), or after it
+            by = functools.partial(_sortable, key=key, nulls=nulls)
+            entities.sort(key=by, reverse=descending)
         return entities
 
     def _sliced(self, entities: list[Entity]) -> list[Entity]:
         return entities[self.low : self.high]
 
 
-def _sortable(entity: Entity, key: str) -> tuple[Any, ...]:
+def _sortable(entity: Entity, key: str, nulls: tuple[int] = (0,)) -> tuple[Any, ...]:
     value = _value(entity, key)
-    return (0,) if value is None else (1, value)
+    return nulls if value is None else (1, value)
 
 
 def _value(entity: Entity, key: str) -> Any:
