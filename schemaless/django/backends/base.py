@@ -121,7 +121,8 @@ class Features:
     supports_ignore_conflicts = False
     supports_update_conflicts = False
     supports_update_conflicts_with_target = False
-    supports_select_related = False
+    supports_select_related = True  # read by id after the page (related.py), not joined
+    has_select_for_update = False  # select_for_update() locks nothing: compare-and-set does
     supports_foreign_keys = False
     can_defer_constraint_checks = False
     supports_select_union = False
