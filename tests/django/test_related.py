@@ -89,3 +89,28 @@ def test_prefetch_related_is_djangos_one_in_query_per_relation() -> None:
         likes = {e.title: sorted(like.user for like in e.likes.all()) for e in found}
     assert likes == {"t0": ["u0", "u2", "u4"], "t1": ["u1", "u3"], "t2": []}
     assert len(reads) == 2
+
+
+def test_nullable_keys_two_levels_deep_join_left_outer() -> None:
+    import datetime as dt
+
+    from tests.django.shop.models import Book, Shelf, Slot
+
+    room = Slot.objects.create(starts=dt.time(9))
+    shelves = [Shelf.objects.create(label="a", room=room), Shelf.objects.create(label="b")]
+    Book.objects.create(title="roomy", shelf=shelves[0])
+    Book.objects.create(title="roomless", shelf=shelves[1])
+    Book.objects.create(title="shelfless")
+    Book.objects.create(title="gone", shelf_id=uuid.uuid4())  # a shelf that is not stored
+    titles = ["roomy", "roomless", "shelfless", "gone"]
+    list(Book.objects.filter(title__in=titles))  # the store reads its index registry once
+    with CaptureQueriesContext(connections["entities"]) as reads:
+        books = {
+            b.title: b for b in Book.objects.filter(title__in=titles).select_related("shelf__room")
+        }
+        assert len(books) == 4  # LEFT OUTER joins: no book is left out
+        assert books["roomy"].shelf.label == "a" and books["roomy"].shelf.room.starts == dt.time(9)
+        assert books["roomless"].shelf.label == "b" and books["roomless"].shelf.room is None
+        assert books["shelfless"].shelf is None
+        assert books["gone"].shelf is None and books["gone"].shelf_id is not None  # as SQL's
+    assert len(reads) == 3  # the books, their shelves, the shelves' rooms

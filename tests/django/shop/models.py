@@ -44,3 +44,18 @@ class Slot(sl.Model):
 
     starts = models.TimeField()
     lasts = models.DurationField(null=True)
+
+
+class Shelf(sl.Model):
+    """Where a Book stands: a nullable relation, and a second level of select_related."""
+
+    label = models.CharField(max_length=40)
+    room = models.ForeignKey(Slot, null=True, on_delete=models.SET_NULL)
+
+
+class Book(sl.Model):
+    title = models.CharField(max_length=100)
+    shelf = models.ForeignKey(Shelf, null=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        indexes = [sl.Index(fields=["title"], name="book_title")]
