@@ -8,8 +8,9 @@ entities is read first, then the entities its foreign keys name, one ``get_many`
 and each row is made of the entity and its related ones. A list of 100 comments with their
 entries is then two reads, where ignoring ``select_related`` would make it 101.
 
-Forward foreign keys and one-to-ones to schemaless models on the same alias are served so, at
-any depth. A reverse one-to-one, or a model on another database, is not: the query runs
+Forward foreign keys and one-to-ones to the pk of schemaless models on the same alias are served
+so, at any depth. A reverse one-to-one, a ``to_field=`` key, or a model on another database is
+not: the query runs
 without ``select_related`` and Django reads each related object when it is touched, as before.
 """
 
@@ -60,11 +61,12 @@ class Joined:
         infos = [(base, info) for info in compiler.klass_info.get("related_klass_infos", ())]
         while infos:
             parent, info = infos.pop(0)
-            model = info["model"]
+            model, field = info["model"], info["field"]
             if info["reverse"] or not _ours(model, compiler.using) or not info["select_fields"]:
                 return None
+            if not field.target_field.primary_key:  # a to_field= key: not an id to read by
+                return None
             alias = compiler.select[info["select_fields"][0]][0].alias
-            field = info["field"]
             inner = compiler.query.alias_map[alias].join_type == INNER
             kind = str(model._meta.db_table)
             relations.append(Relation(alias, parent, field.attname, kind, inner))
