@@ -11,7 +11,7 @@ import pytest
 from django.core.exceptions import FieldError
 from django.db import NotSupportedError, connections
 from django.db.models import Count, Max, Min, Q, QuerySet, Sum
-from django.db.models.functions import TruncQuarter
+from django.db.models.functions import TruncDate, TruncQuarter, TruncTime
 from django.db.models.query import EmptyQuerySet
 
 import schemaless
@@ -235,6 +235,8 @@ def test_dates_and_datetimes_truncate_in_the_current_time_zone() -> None:
         dt.date(2024, 1, 1),
         dt.date(2024, 1, 1),
     ]
+    days = mine.annotate(d=TruncDate("published"), t=TruncTime("published")).order_by("d")
+    assert [(r.d, r.t) for r in days][-1] == (dt.date(2024, 4, 1), dt.time(0, 35))
     with timezone.override("Asia/Tokyo"):
         tokyo = list(mine.datetimes("published", "day"))
         assert [d.date() for d in tokyo] == [dt.date(2024, 1, 22), dt.date(2024, 4, 1)]

@@ -49,6 +49,8 @@ def truncating(trunc: TruncBase, value_of: Getter) -> Getter:
         if isinstance(value, dt.datetime):
             if settings.USE_TZ and timezone.is_aware(value):
                 value = value.astimezone(trunc.tzinfo or timezone.get_current_timezone())
+            if kind == "time":  # TruncTime: the time of day
+                return value.replace(tzinfo=None).time()
             value = _floor_time(value.replace(tzinfo=None), kind)
             return value if to_datetime else value.date()
         return _floor_date(value, kind)
