@@ -88,6 +88,11 @@ def test_same_operations_same_answers(seed_value: int) -> None:
                 Min("published"), Max("published"), Count("pk")
             )
         )
+        both(
+            lambda m, us=users: m.objects.filter(user_id__in=us).aggregate(
+                ranked=Count("rank"), ranks=Count("rank", distinct=True), titled=Count("title")
+            )
+        )
         _write(rng, user, rank)
         salt = rng.randrange(100)
         both(lambda m, u=user, s=salt: _bulk_update(m, u, s))

@@ -281,6 +281,10 @@ def test_a_union_reads_at_most_max_examined_entities() -> None:
     assert titles(Entry.objects.filter(Q(rank=1) | Q(rank=2))) in (["t1", "t2"], ["t2", "t1"])
     with pytest.raises(schemaless.IndexRequired, match="MAX_EXAMINED"):
         list(Entry.objects.filter(Q(user_id=1) | Q(rank=2)))  # 3 + 1 entities
+    assert Entry.objects.count() == 9  # rows: counted without reading entities
+    assert Entry.objects.filter(user_id=1).aggregate(n=Count("rank")) == {"n": 3}
+    with pytest.raises(schemaless.IndexRequired, match="MAX_EXAMINED"):
+        Entry.objects.aggregate(Count("rank"))  # values: read from the entities, 9 > 3
 
 
 def test_list_field_matches_any_element() -> None:

@@ -242,22 +242,31 @@ class SelectCompiler(Compiler):
         self._shape = shape
 
     def _counts(self, selected: list[Any]) -> Row:
-        """The row of ``aggregate()``: counts (from the index where it serves), Min and Max
-        (the first entity in the field's order, ``functions.py``)."""
+        """The row of ``aggregate()``: counts of rows from the index where it serves, counts
+        of a field's values (NULLs left out, or distinct ones) from the entities, Min and Max
+        from the first entity in the field's order (``functions.py``)."""
         row: list[Any] = []
         total = None
         for expression in selected:
             extreme = functions.extreme(expression)
             if extreme is not None:
                 col, largest = extreme
-                field: Any = col.target
-                key = PK if field.primary_key else field.column
-                row.append(self.selection().extreme(key, largest))
-            elif isinstance(expression, Count) and not _is_distinct(expression):
-                if expression.filter:
-                    raise _aggregate_unsupported(expression)
+                row.append(self.selection().extreme(_key(col), largest))
+                continue
+            if not isinstance(expression, Count) or expression.filter:
+                raise _aggregate_unsupported(expression)
+            source = expression.get_source_expressions()[0]
+            counts_rows = isinstance(source, Star) or (
+                isinstance(source, Col) and (source.target.primary_key or not source.target.null)
+            )
+            if counts_rows and not _is_distinct(expression):
                 total = self.selection().count() if total is None else total
                 row.append(total)
+            elif isinstance(source, Col):
+                values = self.selection().values_of(_key(source))
+                row.append(
+                    len({_hashable(v) for v in values}) if _is_distinct(expression) else len(values)
+                )
             else:
                 raise _aggregate_unsupported(expression)
         return tuple(row)
@@ -345,6 +354,12 @@ def _order(order_by: list[Any], alias: str) -> list[Order]:
         moved = expression.nulls_last if not descending else expression.nulls_first
         made.append(Order(key, descending, bool(moved)))
     return made
+
+
+def _key(col: Col) -> str:
+    """The Selection key of a field's column: PK for the pk, else its body key."""
+    field: Any = col.target
+    return PK if field.primary_key else str(field.column)
 
 
 def _same(expressions: Any, select: list[Any]) -> bool:

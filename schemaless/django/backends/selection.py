@@ -80,6 +80,21 @@ class Selection:
             found = first._first()
         return _value(found[0], key) if found else None
 
+    def values_of(self, key: str) -> list[Any]:
+        """The non-NULL values of ``key`` among the matches (``Count(field)``), read from the
+        entities: at most MAX_EXAMINED of them, then ``IndexRequired``."""
+        with mapped():
+            if self.where.empty or self.where.ids is not None or self._union_needed():
+                found = self._entities()
+            else:
+                found = list(self._query()[: self.max_examined + 1])
+        if len(found) > self.max_examined:
+            raise IndexRequired(
+                f"a count of {key!r} in {self.kind!r} would read over {self.max_examined} "
+                "entities (MAX_EXAMINED): count() of the rows reads the index alone"
+            )
+        return [value for e in found if (value := _value(e, key)) is not None]
+
     def _first(self) -> list[Entity]:
         if self.where.empty or self.where.ids is not None:
             return self._entities()  # the ids' entities, sorted in memory
