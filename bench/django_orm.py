@@ -14,6 +14,8 @@ server, pre-filled alike (20k entries; 5k with --quick), with 1000 users:
     create_floor what the design allows a create: raw mysqlclient writing an entity and its
                  change row in one transaction, sent as one query (what ``create`` sends),
                  vs a raw INSERT of the plain row; ``create`` can at best match this ratio
+    filter_floor what the design allows ``filter``: the SQL each side sends for it (ours: the
+                 index rows joined to their entities through ``entities.id``), run raw
 
 Rounds alternate which side goes first (see _common.compare); the median of each side's rates
 is kept, and the ratio is ours / Django's (above 1: faster). Single-threaded, with the benchmark
@@ -219,6 +221,43 @@ def floor(ours_url: str, plain_url: str, size: Size) -> _common.Result:
         plain.close()
 
 
+def filter_floor(entry: Any, plain: Any, size: Size) -> _common.Result:
+    """filter_floor: the SQL of ``filter`` on each side, as it was sent, run with mysqlclient."""
+    from django.db import connections
+
+    def sent(model: Any, alias: str) -> tuple[str, Any]:
+        from django.test.utils import CaptureQueriesContext
+
+        marker = 987654321  # a user no entry has: its literal in the SQL becomes a parameter
+        with CaptureQueriesContext(connections[alias]) as captured:
+            list(model.objects.filter(user_id=marker).order_by("-published")[:10])
+        sql = captured[-1]["sql"]
+        assert sql.count(str(marker)) == 1, sql
+        return sql.replace("%", "%%").replace(str(marker), "%s"), connections[alias]
+
+    def side(model: Any, alias: str) -> Callable[[], Callable[[], int]]:
+        sql, connection = sent(model, alias)
+        settings = connection.settings_dict
+        url = f"mysql+mysqldb://{settings['USER']}@{settings['HOST']}:{settings['PORT']}/"
+        cursor = _common.raw_connection(url + settings["NAME"]).cursor()
+
+        def ready() -> Callable[[], int]:
+            users = [random.randrange(1, USERS + 1) for _ in range(size.ops)]
+
+            def run() -> int:
+                for user in users:
+                    cursor.execute(sql, (user,))
+                    cursor.fetchall()
+                return len(users)
+
+            return run
+
+        return ready
+
+    ours, theirs = side(entry, "entities"), side(plain, "default")
+    return _common.compare("filter_floor", "queries/s", ours, theirs, rounds=size.rounds)
+
+
 def measure(entry: Any, plain: Any, size: Size) -> list[_common.Result]:
     sides = {entry: fill(entry, size.entries), plain: fill(plain, size.entries)}
     drain()
@@ -275,6 +314,7 @@ def measure(entry: Any, plain: Any, size: Size) -> list[_common.Result]:
     bench("filter", "queries/s", filter_)
     bench("save", "saves/s", save)
     bench("bulk_create", "rows/s", bulk)
+    results.append(filter_floor(entry, plain, size))
     return results
 
 
