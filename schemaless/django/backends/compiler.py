@@ -348,11 +348,9 @@ def _order(order_by: list[Any], alias: str) -> list[Order]:
             raise NotSupportedError(f"order_by({target!r}): schemaless orders by fields only")
         if target.alias != alias:
             raise NotSupportedError("a schemaless query cannot order across models")
-        field: Any = target.target
-        key = PK if field.primary_key else field.column
         descending = bool(expression.descending)
         moved = expression.nulls_last if not descending else expression.nulls_first
-        made.append(Order(key, descending, bool(moved)))
+        made.append(Order(_key(target), descending, bool(moved)))
     return made
 
 

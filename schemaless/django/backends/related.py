@@ -45,7 +45,6 @@ class Joined:
     """The relations of a select_related query, parents first, and the rows made with them."""
 
     def __init__(self, base: str, relations: list[Relation]) -> None:
-        self.base = base
         self.relations = relations
         self.slots: dict[str | None, int] = {r.alias: n for n, r in enumerate(relations, 1)}
         self.slots[base] = 0

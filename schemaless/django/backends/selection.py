@@ -87,12 +87,11 @@ class Selection:
             if self.where.empty or self.where.ids is not None or self._union_needed():
                 found = self._entities()
             else:
-                found = list(self._query()[: self.max_examined + 1])
-        if len(found) > self.max_examined:
-            raise IndexRequired(
-                f"a count of {key!r} in {self.kind!r} would read over {self.max_examined} "
-                "entities (MAX_EXAMINED): count() of the rows reads the index alone"
-            )
+                why = (
+                    f"would read over {self.max_examined} entities (MAX_EXAMINED) to count "
+                    f"the values of {key!r}; count() of the rows reads the index alone"
+                )
+                found = self._bounded(self._query(), why)
         return [value for e in found if (value := _value(e, key)) is not None]
 
     def _first(self) -> list[Entity]:
@@ -202,15 +201,20 @@ class Selection:
 
     def _all(self, query: Query) -> list[Entity]:
         """Every entity the query selects, to sort in memory: IndexRequired past MAX_EXAMINED."""
+        keys = ", ".join(o.key for o in self.order)
+        fields = ", ".join(dict.fromkeys([c.field for c in self.where.conditions]))
+        why = (
+            f"would sort over {self.max_examined} entities (MAX_EXAMINED) in memory by {keys}; "
+            f"an index on ({fields}) in that order would serve it"
+        )
+        return self._bounded(query, why)
+
+    def _bounded(self, query: Query, why: str) -> list[Entity]:
+        """Every entity the query selects, at most MAX_EXAMINED: past it, IndexRequired saying
+        ``why`` the query would read them all."""
         found = list(query[: self.max_examined + 1])
         if len(found) > self.max_examined:
-            keys = ", ".join(o.key for o in self.order)
-            fields = ", ".join(dict.fromkeys([c.field for c in self.where.conditions]))
-            raise IndexRequired(
-                f"a query of {self.kind!r} would sort over {self.max_examined} entities "
-                f"(MAX_EXAMINED) in memory by {keys}; an index on ({fields}) in that order "
-                "would serve it"
-            )
+            raise IndexRequired(f"a query of {self.kind!r} {why}")
         return found
 
     # -- in memory -------------------------------------------------------------------------

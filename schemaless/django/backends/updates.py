@@ -20,8 +20,6 @@ from ..models import VersionField
 from .values import to_body
 from .where import Filter
 
-_UNSET = object()
-
 
 class Updates:
     """The body values of an update: ``same`` for every entity, ``each`` by entity id."""
@@ -56,8 +54,7 @@ class _ById:
     def __init__(self, field: Any, values: dict[uuid.UUID, Any], default: Any) -> None:
         self.field = field
         self.values = values
-        self.default = default  # a Python value, converted when an entity first needs it
-        self._converted: Any = _UNSET
+        self.default = default  # converted only for an entity no When names (SQL's ELSE)
 
     @classmethod
     def parse(cls, field: Any, case: Case, query: Any) -> _ById:
@@ -73,9 +70,7 @@ class _ById:
     def of(self, entity_id: uuid.UUID) -> Any:
         if entity_id in self.values:
             return self.values[entity_id]
-        if self._converted is _UNSET:
-            self._converted = to_body(self.field, self.default)
-        return self._converted
+        return to_body(self.field, self.default)
 
 
 def _value(expression: Any, field: Any) -> Any:
