@@ -137,3 +137,25 @@ def _write(rng: random.Random, user: int, rank: int) -> None:
             model.objects.create(user_id=user, title="new", rank=rank, published=published)
             counts.append(1)
     assert counts[0] == counts[1], action
+
+
+def test_lookup_values_no_field_holds_answer_as_djangos_sql() -> None:
+    """Ints beyond 64 bits match nothing or everything, by lookup (Django's
+    IntegerFieldOverflow); a decimal lookup is compared as given, not rounded to the field."""
+    seed(random.Random(3), 12)
+    huge = 2**64
+    asks = [
+        lambda m: m.objects.filter(user_id=1, rank__gt=huge),
+        lambda m: m.objects.filter(user_id=1, rank__lt=huge),
+        lambda m: m.objects.filter(user_id=1, rank__gte=-huge),
+        lambda m: m.objects.filter(user_id=1, rank__lte=-huge),
+        lambda m: m.objects.filter(rank=huge),
+        lambda m: m.objects.filter(user_id=1).exclude(rank__gt=huge),
+        lambda m: m.objects.filter(Q(rank=huge) | Q(rank=2)),
+        lambda m: m.objects.filter(user_id=1, rank__gte=1.5),
+        lambda m: m.objects.filter(user_id=1, price=Decimal("12.345")),
+        lambda m: m.objects.filter(user_id=1, price__gte=Decimal("50.005")),
+        lambda m: m.objects.filter(user_id=1, price__lt=Decimal("123456789.1")),
+    ]
+    for ask in asks:
+        same(ask, ordered=False)

@@ -57,7 +57,7 @@ def to_body(field: Any, value: Any, *, lookup: bool = False) -> Any:
             raise IntegrityError(f"NOT NULL constraint failed: {table}.{field.column}")
         return None
     adapt = _ADAPT.get(field.get_internal_type())
-    if adapt is None:
+    if adapt is None or (lookup and adapt is _decimal):  # SQL compares a lookup's decimal as is
         return value
     if isinstance(value, list) and field.get_internal_type() == "ListField":
         return [to_body(field.base_field, v, lookup=True) for v in value]

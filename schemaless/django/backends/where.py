@@ -25,11 +25,21 @@ from django.db.models.sql.where import AND, NothingNode, WhereNode
 from schemaless import Entity
 from schemaless.lookups import Condition
 
-from .values import to_body
+from .values import INDEX_TYPES, to_body
 
 LOOKUPS = ("exact", "in", "gt", "gte", "lt", "lte", "range", "startswith", "isnull")
 
 Test = Callable[[Entity], bool]
+# An int lookup value beyond 64 bits, as Django's IntegerFieldOverflow answers it: matching
+# nothing or everything, by lookup, (below the range, above it).
+NOTHING, EVERYTHING = "nothing", "everything"
+_OUT_OF_RANGE = {
+    "exact": (NOTHING, NOTHING),
+    "gt": (EVERYTHING, NOTHING),
+    "gte": (EVERYTHING, NOTHING),
+    "lt": (NOTHING, EVERYTHING),
+    "lte": (NOTHING, EVERYTHING),
+}
 
 
 @dataclasses.dataclass
@@ -79,7 +89,11 @@ class Filter:
             raise NotSupportedError(f"a schemaless query cannot filter on {node!r}")
 
     def _add_parts(self, field: Any, name: str, value: Any) -> None:
-        if field.primary_key and name in ("exact", "in"):
+        if name == NOTHING:
+            self.empty = True
+        elif name == EVERYTHING:
+            return
+        elif field.primary_key and name in ("exact", "in"):
             wanted = [value] if name == "exact" else list(value)
             if self.ids is not None:
                 wanted = [i for i in self.ids if i in set(wanted)]
@@ -121,14 +135,27 @@ class _Context:
                 f"a schemaless filter on {lhs.target.name!r} compares with values, not "
                 "expressions or subqueries"
             )
+        if _beyond_64_bits(lhs.target, rhs) and name in _OUT_OF_RANGE:
+            return lhs.target, _OUT_OF_RANGE[name][rhs > 0], None
         return lhs.target, name, _value(lhs.target, name, rhs)
+
+
+def _beyond_64_bits(field: Any, value: Any) -> bool:
+    """Whether ``value`` is an int no integer field can hold (they all hold 64 bits here)."""
+    return (
+        isinstance(value, int)
+        and not -(2**63) <= value < 2**63
+        and INDEX_TYPES.get(field.get_internal_type()) == "int"
+    )
 
 
 def _value(field: Any, name: str, rhs: Any) -> Any:
     if name == "isnull":
         return bool(rhs)
-    if name == "in":  # None is never equal to anything in SQL: Django drops it
-        return tuple(to_body(field, v, lookup=True) for v in rhs if v is not None)
+    if name == "in":  # None is never equal to anything in SQL: Django drops it, and ints
+        # beyond 64 bits equal nothing stored
+        kept = (v for v in rhs if v is not None and not _beyond_64_bits(field, v))
+        return tuple(to_body(field, v, lookup=True) for v in kept)
     if name == "range":
         return tuple(to_body(field, v, lookup=True) for v in rhs)
     return to_body(field, rhs, lookup=True)
@@ -195,6 +222,8 @@ def _test(node: WhereNode, context: _Context) -> Test:
 
 
 def _lookup_test(field: Any, name: str, value: Any) -> Test:
+    if name in (NOTHING, EVERYTHING):
+        return lambda _entity: name == EVERYTHING
     if field.primary_key:
         condition = Condition("id", "in" if name == "isnull" else name, value)
         if name == "isnull":
