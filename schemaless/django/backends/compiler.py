@@ -138,8 +138,10 @@ class SelectCompiler(Compiler):
         key = self._shape_key()
         shape = _SHAPES.get(key) if key is not None else None
         joined = None
+        distinct = self.query.distinct
+        unselected: list[Getter] = []
         if shape is not None and shape.fields is self.query.get_meta().concrete_fields:
-            self._reuse(shape)
+            self._reuse(shape)  # (a distinct query has no shape key)
             self.check_supported()
             getters, order = shape.getters, shape.order
         else:
@@ -151,16 +153,19 @@ class SelectCompiler(Compiler):
             order = _order(order_by, self.query.base_table)
             if key is not None and len(self.query.alias_map) == 1:
                 self._keep(key, getters, order)
-        distinct = self.query.distinct
+            if distinct:
+                unselected = [self._getter(c) for c in _unselected(order_by, selected)]
         selection = self.selection(order, sliced=not distinct)
+        every = [*getters, *unselected]
         if joined is not None:
+            select = [*self.select, *[(None, None, None)] * len(unselected)]
             store, found = self.connection.store, selection.entities()
-            made: Iterator[Row] = iter(joined.rows(store, found, self.select, getters))
+            made: Iterator[Row] = iter(joined.rows(store, found, select, every))
         else:
-            made = (tuple(get(entity) for get in getters) for entity in selection.entities())
+            made = (tuple(get(entity) for get in every) for entity in selection.entities())
         if not distinct:
             return list(made)
-        unique = list({_hashable(row): row for row in made}.values())
+        unique = list({_hashable(row): row[: len(getters)] for row in made}.values())
         return unique[self.query.low_mark : self.query.high_mark]
 
     def _setup(self) -> tuple[list[Any], Joined | None]:
@@ -352,6 +357,17 @@ def _order(order_by: list[Any], alias: str) -> list[Order]:
         moved = expression.nulls_last if not descending else expression.nulls_first
         made.append(Order(_key(target), descending, bool(moved)))
     return made
+
+
+def _unselected(order_by: list[Any], selected: list[Any]) -> list[Col]:
+    """The columns a distinct query orders by but does not select. Django's SQL selects them
+    too (``SQLCompiler.get_extra_select``), so rows that differ only there stay apart."""
+    found = []
+    for expression, (_sql, _params, is_ref) in order_by:
+        target = expression.expression
+        if not is_ref and isinstance(target, Col) and target not in selected:
+            found.append(target)
+    return found
 
 
 def _key(col: Col) -> str:
