@@ -323,6 +323,8 @@ def test_what_the_store_cannot_serve_raises_not_supported() -> None:
         list(Entry.objects.filter(user_id=1).annotate(n=Count("tags")))
     with pytest.raises(NotSupportedError):
         list(Entry.objects.filter(published__year=2024))
+    with pytest.raises(NotSupportedError, match="explain"):
+        Entry.objects.filter(user_id=1).explain()
 
 
 def test_times_of_day_and_durations_round_trip_and_filter_as_residuals() -> None:

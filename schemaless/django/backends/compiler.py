@@ -79,6 +79,8 @@ class Compiler:
             raise NotSupportedError(f"{query.combinator}() is not supported by schemaless")
         if query.extra:
             raise NotSupportedError("extra() is not supported by schemaless")
+        if getattr(query, "explain_info", None):
+            raise NotSupportedError("explain() is not supported by schemaless: there is no SQL")
         joined = [a for a, count in query.alias_refcount.items() if count and a not in related]
         if len(joined) > 1:
             raise NotSupportedError("a schemaless query cannot join across models")
