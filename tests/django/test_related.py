@@ -114,3 +114,19 @@ def test_nullable_keys_two_levels_deep_join_left_outer() -> None:
         assert books["shelfless"].shelf is None
         assert books["gone"].shelf is None and books["gone"].shelf_id is not None  # as SQL's
     assert len(reads) == 3  # the books, their shelves, the shelves' rooms
+
+
+def test_an_in_takes_a_queryset_of_the_same_database_read_first() -> None:
+    from django.db import NotSupportedError
+
+    anns = [Entry.objects.create(user="ann", title=f"a{n}") for n in range(2)]
+    bob = Entry.objects.create(user="bob", title="b")
+    for entry in [*anns, bob]:
+        Comment.objects.create(entry=entry, user="cy", body=entry.title)
+    of_ann = Comment.objects.filter(entry__in=Entry.objects.filter(user="ann"))
+    assert sorted(c.body for c in of_ann) == ["a0", "a1"]
+    pks = Entry.objects.filter(user="bob").values("pk")
+    assert [e.title for e in Entry.objects.filter(pk__in=pks)] == ["b"]
+    assert not Comment.objects.filter(entry__in=Entry.objects.none()).exists()
+    with pytest.raises(NotSupportedError, match="same schemaless database"):
+        list(Comment.objects.filter(entry__in=Entry.objects.using("default").all()))

@@ -89,7 +89,7 @@ class Compiler:
 
     def selection(self, order: list[Order] | None = None, sliced: bool = True) -> Selection:
         query = self.query
-        where = Filter.of(query.where, query.model, query.base_table)
+        where = Filter.of(query.where, query.model, query.base_table, self.using)
         low, high = (query.low_mark, query.high_mark) if sliced else (0, None)
         return Selection(self.connection, self.kind, where, order or [], low, high)
 

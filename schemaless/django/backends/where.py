@@ -17,14 +17,17 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from django.db import NotSupportedError
+from django.db import NotSupportedError, router
 from django.db.models.expressions import Col
 from django.db.models.lookups import Lookup
+from django.db.models.sql.constants import MULTI
+from django.db.models.sql.query import Query
 from django.db.models.sql.where import AND, NothingNode, WhereNode
 
 from schemaless import Entity
 from schemaless.lookups import Condition
 
+from .base import is_schemaless
 from .values import INDEX_TYPES, to_body
 
 LOOKUPS = ("exact", "in", "gt", "gte", "lt", "lte", "range", "startswith", "isnull")
@@ -55,10 +58,14 @@ class Filter:
     branches: list[list[Filter]] = dataclasses.field(default_factory=list)
 
     @classmethod
-    def of(cls, where: WhereNode | None, model: Any, alias: str | None) -> Filter:
+    def of(
+        cls, where: WhereNode | None, model: Any, alias: str | None, using: str | None = None
+    ) -> Filter:
+        """The filter of ``where`` on ``model`` (table ``alias``); ``using``, the database
+        alias, lets an ``__in`` take a queryset of it (read first, as a list)."""
         made = cls()
         if where is not None:
-            made._add(where, _Context(model, alias))
+            made._add(where, _Context(model, alias, using))
         return made
 
     def passes(self, entity: Entity) -> bool:
@@ -109,9 +116,10 @@ class Filter:
 class _Context:
     """The model and table alias that lookups must name: anything else is a join."""
 
-    def __init__(self, model: Any, alias: str | None) -> None:
+    def __init__(self, model: Any, alias: str | None, using: str | None = None) -> None:
         self.model = model
         self.alias = alias
+        self.using = using
 
     def parts(self, lookup: Lookup) -> tuple[Any, str, Any]:
         """``(field, lookup name, value as the body holds it)``."""
@@ -129,6 +137,8 @@ class _Context:
                 f"lookup {name!r} on {lhs.target.name!r} is not supported by schemaless; "
                 f"use one of {', '.join(LOOKUPS)}"
             )
+        if name == "in" and isinstance(rhs, Query):
+            rhs = self._read(rhs)
         values = rhs if name in ("in", "range") else [rhs]
         if any(hasattr(v, "resolve_expression") for v in values):
             raise NotSupportedError(
@@ -138,6 +148,22 @@ class _Context:
         if _beyond_64_bits(lhs.target, rhs) and name in _OUT_OF_RANGE:
             return lhs.target, _OUT_OF_RANGE[name][rhs > 0], None
         return lhs.target, name, _value(lhs.target, name, rhs)
+
+    def _read(self, query: Query) -> list[Any]:
+        """The values of an ``__in`` queryset (``filter(entry__in=Entry.objects.filter(...))``):
+        there is no subquery, so it is read first, from the same database; another database's
+        raises, as Django's own "Subqueries aren't allowed across different databases"."""
+        using = getattr(query, "_db", None) or self.using
+        if self.using is None or using != self.using or not _served_by(query.model, using):
+            raise NotSupportedError(
+                "a schemaless __in takes a queryset of the same schemaless database only"
+            )
+        (rows,) = query.get_compiler(using=using).execute_sql(MULTI)
+        return [row[0] for row in rows]
+
+
+def _served_by(model: Any, using: str) -> bool:
+    return bool(is_schemaless(model)) and router.db_for_read(model) == using
 
 
 def _beyond_64_bits(field: Any, value: Any) -> bool:
