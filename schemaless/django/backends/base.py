@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connections
+from django.db import connections, router
 from django.utils.functional import cached_property
 
 from schemaless.codec import Codec
@@ -63,6 +63,12 @@ class StoreOptions:
 def is_schemaless(model: Any) -> bool:
     """Whether the model is stored as entities on a schemaless alias (all but Django's own)."""
     return model._meta.db_table not in SQL_TABLES
+
+
+def read_here(model: Any, using: str) -> bool:
+    """Whether ``model``'s entities are read on the schemaless alias ``using``: what a query
+    there may read with it, by id or first (select_related, an ``__in`` queryset)."""
+    return is_schemaless(model) and router.db_for_read(model) == using
 
 
 class StoreWrapper:

@@ -19,14 +19,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from django.db import router
 from django.db.models.sql.constants import INNER
 
 import schemaless
 from schemaless import ids
 from schemaless.errors import InvalidId
 
-from .base import is_schemaless
+from .base import read_here
 
 Getter = Callable[[schemaless.Entity], Any]
 
@@ -61,7 +60,7 @@ class Joined:
         while infos:
             parent, info = infos.pop(0)
             model, field = info["model"], info["field"]
-            if info["reverse"] or not _ours(model, compiler.using) or not info["select_fields"]:
+            if info["reverse"] or not read_here(model, compiler.using) or not info["select_fields"]:
                 return None
             if not field.target_field.primary_key:  # a to_field= key: not an id to read by
                 return None
@@ -103,10 +102,6 @@ class Joined:
             tuple(get(e) if (e := chain[n]) is not None else None for n, get in slotted)
             for chain in chains
         ]
-
-
-def _ours(model: Any, using: str) -> bool:
-    return bool(is_schemaless(model)) and router.db_for_read(model) == using
 
 
 def _key(entity: schemaless.Entity | None, column: str) -> Any:

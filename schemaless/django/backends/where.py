@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from django.db import NotSupportedError, router
+from django.db import NotSupportedError
 from django.db.models.expressions import Col
 from django.db.models.lookups import Lookup
 from django.db.models.sql.constants import MULTI
@@ -27,7 +27,7 @@ from django.db.models.sql.where import AND, NothingNode, WhereNode
 from schemaless import Entity
 from schemaless.lookups import Condition
 
-from .base import is_schemaless
+from .base import read_here
 from .values import INDEX_TYPES, to_body
 
 LOOKUPS = ("exact", "in", "gt", "gte", "lt", "lte", "range", "startswith", "isnull")
@@ -154,16 +154,12 @@ class _Context:
         there is no subquery, so it is read first, from the same database; another database's
         raises, as Django's own "Subqueries aren't allowed across different databases"."""
         using = getattr(query, "_db", None) or self.using
-        if self.using is None or using != self.using or not _served_by(query.model, using):
+        if self.using is None or using != self.using or not read_here(query.model, using):
             raise NotSupportedError(
                 "a schemaless __in takes a queryset of the same schemaless database only"
             )
         (rows,) = query.get_compiler(using=using).execute_sql(MULTI)
         return [row[0] for row in rows]
-
-
-def _served_by(model: Any, using: str) -> bool:
-    return bool(is_schemaless(model)) and router.db_for_read(model) == using
 
 
 def _beyond_64_bits(field: Any, value: Any) -> bool:
