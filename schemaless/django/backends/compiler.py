@@ -271,9 +271,7 @@ class SelectCompiler(Compiler):
                 row.append(total)
             elif isinstance(source, Col):
                 values = self.selection().values_of(_key(source))
-                row.append(
-                    len({_hashable(v) for v in values}) if _is_distinct(expression) else len(values)
-                )
+                row.append(_tally(values, _is_distinct(expression)))
             else:
                 raise _aggregate_unsupported(expression)
         return tuple(row)
@@ -339,9 +337,13 @@ def _count(aggregate: Any, rows: list[Row], positions: dict[str, int]) -> int:
     refs = getattr(source, "refs", None) if isinstance(source, Ref) else None
     if refs not in positions:
         raise NotSupportedError(f"{aggregate!r} is not supported by schemaless")
-    values = [row[positions[refs]] for row in rows]
+    return _tally([row[positions[refs]] for row in rows], _is_distinct(aggregate))
+
+
+def _tally(values: list[Any], distinct: bool) -> int:
+    """What COUNT(field) counts of ``values``: those not NULL, or the distinct ones of them."""
     present = [v for v in values if v is not None]
-    return len({_hashable(v) for v in present}) if aggregate.distinct else len(present)
+    return len({_hashable(v) for v in present}) if distinct else len(present)
 
 
 def _order(order_by: list[Any], alias: str) -> list[Order]:

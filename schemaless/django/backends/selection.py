@@ -65,8 +65,10 @@ class Selection:
         """How many match: from the index alone when it drives every condition."""
         with mapped():
             where = self.where
-            if where.empty or where.ids is not None or self._union_needed():
+            if where.empty or where.ids is not None:
                 return len(self._entities())
+            if self._union_needed():
+                return len(self._union())
             return self._query()[self.low : self.high].count()
 
     def extreme(self, key: str, largest: bool) -> Any:
@@ -84,8 +86,10 @@ class Selection:
         """The non-NULL values of ``key`` among the matches (``Count(field)``), read from the
         entities: at most MAX_EXAMINED of them, then ``IndexRequired``."""
         with mapped():
-            if self.where.empty or self.where.ids is not None or self._union_needed():
+            if self.where.empty or self.where.ids is not None:
                 found = self._entities()
+            elif self._union_needed():
+                found = self._union()
             else:
                 why = (
                     f"would read over {self.max_examined} entities (MAX_EXAMINED) to count "
