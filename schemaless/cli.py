@@ -181,7 +181,14 @@ def _index_add(args: argparse.Namespace) -> int:
     if len(fields) != len(pairs):
         raise SchemalessError(f"--field: each field once, got {[name for name, _ in pairs]}")
     where = {k: _literal(v) for k, v in (_pair(w, "=") for w in args.where)}
-    index = Index(args.name, kind=args.kind, fields=fields, shard_on=args.shard_on, where=where)
+    index = Index(
+        args.name,
+        kind=args.kind,
+        fields=fields,
+        shard_on=args.shard_on,
+        where=where,
+        descending=args.descending,
+    )
     store = _store(args)
     state = store.add_index(index)
     print(f"index {index.name}: {state}")
@@ -312,6 +319,9 @@ def _index_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     add.add_argument("--field", action="append", required=True, help="name:type, in key order")
     add.add_argument("--shard-on", default=None)
     add.add_argument("--where", action="append", default=[], help="field=value (partial index)")
+    add.add_argument(
+        "--descending", action="append", default=[], help="a field stored newest/largest first"
+    )
     add.add_argument("--backfill", action="store_true", help="backfill it now")
     lst = isub.add_parser("list", parents=[common], help="list the indexes")
     lst.set_defaults(run=_index_list)

@@ -2,14 +2,18 @@
 
 An index names a kind, typed fields in key order, an optional ``shard_on`` field (index rows live
 on the shard of that value, so a query pinning it reads one shard) and an optional ``where`` of
-equalities that makes it partial. A missing field or None is indexed as NULL, so a query on the
-leading fields never misses an entity; a list makes one row per element (multi-valued).
+equalities that makes it partial. ``descending`` names the fields whose key columns are stored
+descending (a query reads an index either way; the way it is stored reads forward, which InnoDB
+does faster: newest first for a feed). A missing field or None is indexed as NULL, so a query on
+the leading fields never misses an entity; a list makes one row per element (multi-valued).
 ``defaults`` gives a field the value that an entity lacking it (one stored before the field
 existed) is indexed as, and that queries check it as, so a filter agrees with a load that reads
 the default.
 
     >>> Index("entry_by_user", kind="entry",
     ...       fields={"user_id": "int", "published": "datetime"}, shard_on="user_id")
+    >>> Index("entry_by_user_newest", kind="entry",
+    ...       fields={"user_id": "int", "published": "datetime"}, descending=["published"])
     >>> Index("entry_by_state", kind="entry", fields={"state": "str"}, defaults={"state": "new"})
 """
 
@@ -21,7 +25,7 @@ import itertools
 import json
 import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from .errors import ConfigurationError, InvalidName
@@ -40,7 +44,7 @@ class WrongType(ValueError):
 class Index:
     """An immutable index definition; equal when the definitions are equal."""
 
-    __slots__ = ("name", "kind", "fields", "shard_on", "where", "defaults")
+    __slots__ = ("name", "kind", "fields", "shard_on", "where", "defaults", "descending")
 
     def __init__(
         self,
@@ -51,6 +55,7 @@ class Index:
         shard_on: str | None = None,
         where: Mapping[str, Any] | None = None,
         defaults: Mapping[str, Any] | None = None,
+        descending: Collection[str] = (),
     ) -> None:
         self.name = check_name(name, "index name")
         self.kind = check_name(kind, "kind")
@@ -76,12 +81,13 @@ class Index:
         self.shard_on = shard_on
         self.where = dict(_check_where(where or {}))
         self.defaults = dict(_check_defaults(name, self.fields, defaults or {}))
+        self.descending = _check_descending(name, self.fields, descending)
 
     # -- identity ------------------------------------------------------------------------------
 
     def definition(self) -> str:
         """The JSON stored in the registry; equal definitions mean the same index."""
-        data = {
+        data: dict[str, Any] = {
             "name": self.name,
             "kind": self.kind,
             "fields": list(self.fields.items()),
@@ -92,6 +98,8 @@ class Index:
             data["defaults"] = sorted(
                 (f, _to_json(self.fields[f], v)) for f, v in self.defaults.items()
             )
+        if self.descending:  # likewise
+            data["descending"] = list(self.descending)
         return json.dumps(data, sort_keys=True)
 
     @classmethod
@@ -105,6 +113,7 @@ class Index:
             shard_on=data["shard_on"],
             where=dict(data["where"]),
             defaults={f: _from_json(fields[f], v) for f, v in data.get("defaults", ())},
+            descending=data.get("descending", ()),
         )
 
     def __eq__(self, other: object) -> bool:
@@ -117,6 +126,7 @@ class Index:
         extra = f", shard_on={self.shard_on!r}" if self.shard_on else ""
         extra += f", where={self.where!r}" if self.where else ""
         extra += f", defaults={self.defaults!r}" if self.defaults else ""
+        extra += f", descending={list(self.descending)!r}" if self.descending else ""
         return f"Index({self.name!r}, kind={self.kind!r}, fields={self.fields!r}{extra})"
 
     # -- rows ----------------------------------------------------------------------------------
@@ -304,6 +314,22 @@ def _check_defaults(
         except WrongType as exc:
             raise ConfigurationError(f"index {name!r}: default {exc}") from exc
     return list(defaults.items())
+
+
+def _check_descending(
+    name: str, fields: Mapping[str, str], descending: Collection[str]
+) -> tuple[str, ...]:
+    """The descending fields in key order; a str (which iterates as letters) or a name that is
+    not a field is refused."""
+    if isinstance(descending, (str, bytes)) or not isinstance(descending, Collection):
+        raise ConfigurationError(
+            f"index {name!r}: descending must list field names, like ['published'], "
+            f"not a {type(descending).__name__}"
+        )
+    for field in descending:
+        if field not in fields:
+            raise ConfigurationError(f"index {name!r}: descending {field!r}, not a field of it")
+    return tuple(f for f in fields if f in descending)
 
 
 def _to_json(kind: str, value: Any) -> Any:

@@ -60,7 +60,7 @@ class Registry:
         """The index's table object (cached per definition)."""
         key = index.definition()
         if key not in self._tables:
-            self._tables[key] = index_table(index.name, index.fields)
+            self._tables[key] = index_table(index.name, index.fields, descending=index.descending)
         return self._tables[key]
 
     # -- reading -------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ Index tables are not fixed: :func:`index_table` builds the ``index_<name>`` tabl
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import sqlalchemy as sa
@@ -99,7 +100,12 @@ _FIELD_TYPES: dict[str, sa.types.TypeEngine[Any]] = {
 FIELD_TYPES = tuple(_FIELD_TYPES)
 
 
-def index_table(name: str, fields: dict[str, str], metadata: sa.MetaData | None = None) -> sa.Table:
+def index_table(
+    name: str,
+    fields: dict[str, str],
+    metadata: sa.MetaData | None = None,
+    descending: Collection[str] = (),
+) -> sa.Table:
     """The ``index_<name>`` table: one nullable column per field, then entity_id, version and
     entity_row.
 
@@ -108,12 +114,13 @@ def index_table(name: str, fields: dict[str, str], metadata: sa.MetaData | None 
     entity_row)`` is the primary key that Galera and Vitess require. It also serves the
     replace-by-entity of every indexer apply (InnoDB clusters the rows by it), and makes a
     second copy of an entity's rows a duplicate-key error rather than a silent double. The
-    query key leads with the fields in order.
+    query key leads with the fields in order, the ``descending`` ones stored descending, then
+    entity_id in the last field's direction (queries order by the key then entity_id).
     """
     columns = [
         sa.Column(field, _FIELD_TYPES[kind], nullable=True) for field, kind in fields.items()
     ]
-    return sa.Table(
+    table = sa.Table(
         f"index_{name}",
         metadata if metadata is not None else sa.MetaData(),
         *columns,
@@ -121,9 +128,16 @@ def index_table(name: str, fields: dict[str, str], metadata: sa.MetaData | None 
         sa.Column("version", sa.BigInteger(), nullable=False),
         sa.Column("entity_row", sa.Integer(), nullable=False, autoincrement=False),
         sa.PrimaryKeyConstraint("entity_id", "entity_row", name=f"pk_{name}"),
-        sa.Index(f"ix_{name}_query", *fields, "entity_id"),
         **_mysql,
     )
+    key = [*fields, "entity_id"]
+    last = key[-2] in descending
+    directed = [
+        table.c[c].desc() if c in descending or (c == "entity_id" and last) else table.c[c]
+        for c in key
+    ]
+    sa.Index(f"ix_{name}_query", *directed)
+    return table
 
 
 # The placement of data (DESIGN 6, "The map is data"), a copy on every shard. One row per

@@ -101,3 +101,11 @@ def test_an_index_indexes_an_entity_stored_before_its_field_as_the_default(
         assert [(t.title, t.state) for t in found] == [("old", "draft")]
         assert Task.objects.using(entities).filter(state="draft").count() == 1
         assert Task.objects.using(entities).get(pk=old.id).state == "draft"
+
+
+def test_a_field_named_with_a_minus_is_stored_descending_in_the_index_key(
+    entities: str,
+) -> None:
+    registered = {ix.name: ix for ix, _ in connections[entities].store.indexes()}
+    assert registered["entry_user_pub"].descending == ("published",)  # ["user_id", "-published"]
+    assert registered["entry_user_pub"].fields == {"user_id": "int", "published": "datetime"}

@@ -294,3 +294,41 @@ def test_an_entity_lacking_a_field_is_indexed_and_checked_as_its_default(
         "state": "draft"
     }
     assert store.get(old.id).get("state") is None  # the body is as stored
+
+
+def _key_directions(store: schemaless.Store, name: str) -> list[str]:
+    """The query key's columns as the server stored them, each "A" or "D"."""
+    with store.shards[0].engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            rows = conn.exec_driver_sql(f"PRAGMA index_xinfo(ix_{name}_query)").all()
+            return ["D" if r[3] else "A" for r in rows if r[5]]  # key columns, not the rowid
+        rows = conn.exec_driver_sql(f"SHOW INDEX FROM index_{name}").mappings().all()
+        key = sorted(
+            (r for r in rows if r["Key_name"] == f"ix_{name}_query"),
+            key=lambda r: r["Seq_in_index"],
+        )
+        return [r["Collation"] for r in key]
+
+
+def test_a_descending_key_is_stored_so_and_answers_both_orders(store: schemaless.Store) -> None:
+    newest = Index(
+        "entry_newest",
+        kind="entry",
+        fields={"user_id": "int", "published": "datetime"},
+        descending=["published"],
+    )
+    assert store.add_index(newest) == "ready"
+    assert _key_directions(store, "entry_newest") == ["A", "D", "D"]
+    for i in [3, 0, 4, 1, 2]:
+        store.put("entry", {"user_id": 7, "published": T0 + dt.timedelta(minutes=i), "title": i})
+    store.put("entry", {"user_id": 7, "title": "none"})  # NULL: last descending, first ascending
+    store.put("entry", {"user_id": 8, "published": T0, "title": "other"})
+    drain(store)
+    down = store.query("entry").filter(user_id=7).order_by("-published")
+    assert titles(down) == [4, 3, 2, 1, 0, "none"]
+    assert titles(down.after(list(down[:2])[-1])[:3]) == [2, 1, 0]
+    up = store.query("entry").filter(user_id=7).order_by("published")
+    assert titles(up) == ["none", 0, 1, 2, 3, 4]
+    assert titles(up.after(list(up[:3])[-1])) == [2, 3, 4]
+    assert titles(store.query("entry").filter(user_id__in=[7, 8], published=T0)) == [0, "other"]
+    assert actual_rows(store, newest) == expected_rows(store, newest)

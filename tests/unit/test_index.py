@@ -94,6 +94,8 @@ def test_definitions_round_trip_and_compare_equal() -> None:
         ({"defaults": {"g": 1}}, ConfigurationError),  # not a field of the index
         ({"defaults": {"f": "one"}}, ConfigurationError),  # not an int
         ({"defaults": [("f", 1)]}, ConfigurationError),
+        ({"descending": ["g"]}, ConfigurationError),  # not a field of the index
+        ({"descending": "f"}, ConfigurationError),  # a str would iterate as letters
     ],
 )
 def test_bad_definitions_raise_typed_errors(kwargs: dict, error: type[Exception]) -> None:
@@ -134,3 +136,13 @@ def test_a_definition_stored_before_defaults_loads_and_compares_equal() -> None:
     ix = Index.from_definition(old)
     assert ix.defaults == {} and ix.definition() == old
     assert ix == Index("by_user", kind="entry", fields={"user_id": "int"})
+
+
+def test_descending_fields_round_trip_in_key_order_and_make_another_definition() -> None:
+    fields = {"user_id": "int", "published": "datetime", "title": "str"}
+    ix = Index("d", kind="entry", fields=fields, descending=["title", "published"])
+    assert ix.descending == ("published", "title")
+    again = Index.from_definition(ix.definition())
+    assert again == ix and again.descending == ix.descending
+    assert ix != Index("d", kind="entry", fields=fields)
+    assert "descending" not in Index("d", kind="entry", fields=fields).definition()

@@ -141,17 +141,20 @@ class SchemaEditor:
 
 def store_index(model: Any, index: Any) -> StoreIndex:
     """The store index of a Django index on a schemaless model: same name, the kind, typed
-    fields in order (a leading ``-`` dropped: an index serves both directions)."""
+    fields in order, a field named with a leading ``-`` stored descending (as Django's own
+    index would be; either serves both orders)."""
     if index.expressions or index.condition is not None or index.include:
         raise NotSupportedError(
             f"index {index.name!r}: expressions, condition and include are not supported; "
             "use fields=[...] and where={...}"
         )
     opts = model._meta
-    fields, defaults = {}, {}
+    fields, defaults, descending = {}, {}, []
     for name in index.fields:
         field = opts.get_field(name.lstrip("-"))
         fields[field.column] = index_type(field)
+        if name.startswith("-"):
+            descending.append(field.column)
         default = _index_default(field)
         if default is not None:
             defaults[field.column] = default
@@ -166,6 +169,7 @@ def store_index(model: Any, index: Any) -> StoreIndex:
         shard_on=shard_on,
         where=where,
         defaults=defaults,
+        descending=descending,
     )
 
 
