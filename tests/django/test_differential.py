@@ -12,8 +12,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.db import DataError, NotSupportedError
 from django.db.models import Count, F, Max, Min, Q
 
+from schemaless import IndexRequired
 from tests.django.shop.models import Entry, PlainEntry
 
 pytestmark = pytest.mark.usefixtures("entities")
@@ -168,3 +170,67 @@ def test_lookup_values_no_field_holds_answer_as_djangos_sql() -> None:
     ]
     for ask in asks:
         same(ask, ordered=False)
+
+
+def test_text_lookups_and_date_parts_answer_as_djangos_sql() -> None:
+    """Lookups no index drives are checked on what an index of another condition yields:
+    text (``icontains``, ``regex``...) and date parts (``__month``); ``__year`` and ``__date``
+    are ranges an index drives. Dates are taken in the current zone, as Django's SQL does."""
+    from django.utils import timezone
+
+    for i in range(40):
+        values = {
+            "user_id": i % 3,
+            "title": ["Alpha", "beta", "GAMMA", "delta"][i % 4] + f" {i}",
+            "rank": i % 5,
+            "published": T0 + dt.timedelta(days=11 * i, hours=i),
+        }
+        Entry.objects.create(**values)
+        PlainEntry.objects.create(**values)
+    for hour in (dt.datetime(2024, 12, 31, 20), dt.datetime(2025, 1, 1, 3)):  # another year
+        when = hour.replace(tzinfo=dt.timezone.utc)  # in Tokyo or Los Angeles
+        for model in (Entry, PlainEntry):
+            model.objects.create(user_id=1, title="new year", published=when)
+    day = dt.date(2024, 3, 7)  # 06:00 UTC on it: the day before in Los Angeles
+    asks = [
+        lambda m: m.objects.filter(user_id=1, title__icontains="ALP"),
+        lambda m: m.objects.filter(user_id=1, title__contains="eta"),
+        lambda m: m.objects.filter(user_id=1, title__iexact="beta 4"),
+        lambda m: m.objects.filter(user_id=2, title__endswith="5"),
+        lambda m: m.objects.filter(user_id=2, title__iendswith="A 2"),
+        lambda m: m.objects.filter(user_id=0, title__istartswith="gam"),
+        lambda m: m.objects.filter(user_id=0, title__regex=r"^[ab].* \d$"),
+        lambda m: m.objects.filter(user_id=0, title__iregex=r"^(alpha|GAMMA)"),
+        lambda m: m.objects.filter(user_id=1).exclude(title__icontains="a 1"),
+        lambda m: m.objects.filter(Q(user_id=1), Q(title__icontains="x") | Q(rank=2)),
+        lambda m: m.objects.filter(rank=3, title__contains=" 1"),
+        lambda m: m.objects.filter(user_id=1, published__year=2024),
+        lambda m: m.objects.filter(user_id=1, published__year__gt=2024),
+        lambda m: m.objects.filter(user_id=1, published__year__lte=2024),
+        lambda m: m.objects.filter(user_id=1, published__year__in=[2025]),
+        lambda m: m.objects.filter(user_id__in=[0, 1, 2], published__date=day),
+        lambda m: m.objects.filter(user_id=1, published__date=dt.date(2025, 1, 1)),
+        lambda m: m.objects.filter(user_id=1, published__date__lte=dt.date(2024, 12, 31)),
+        lambda m: m.objects.filter(user_id=2, published__date__gte=day),
+        lambda m: m.objects.filter(user_id=2, published__date__lt=day),
+        lambda m: m.objects.filter(user_id=2, published__date__range=(day, dt.date(2024, 6, 1))),
+        lambda m: m.objects.filter(user_id=0, published__month=3),
+        lambda m: m.objects.filter(user_id=0, published__month__in=[1, 2, 12]),
+        lambda m: m.objects.filter(user_id=0, published__day__gte=15),
+        lambda m: m.objects.filter(user_id=1, published__hour__lt=12),
+        lambda m: m.objects.filter(user_id=1, published__week_day=1),
+        lambda m: m.objects.filter(user_id=1, published__iso_week_day=7),
+        lambda m: m.objects.filter(user_id=1, published__quarter=2),
+        lambda m: m.objects.filter(user_id=1, published__week=9),
+        lambda m: m.objects.filter(user_id=1, published__year__isnull=False),
+    ]
+    for zone in ("UTC", "Asia/Tokyo", "America/Los_Angeles"):
+        with timezone.override(zone):
+            for ask in asks:
+                same(ask, ordered=False)
+    with pytest.raises(NotSupportedError):  # a date field's text, as SQL casts it, differs
+        list(Entry.objects.filter(user_id=1, published__contains="2024"))
+    with pytest.raises(DataError):  # not a regular expression, refused before any read
+        list(Entry.objects.filter(user_id=1, title__regex="(unclosed"))
+    with pytest.raises(IndexRequired):  # no index drives any condition
+        list(Entry.objects.filter(title__icontains="alp"))

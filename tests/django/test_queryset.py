@@ -342,3 +342,21 @@ def test_times_of_day_and_durations_round_trip_and_filter_as_residuals() -> None
     assert Slot.objects.get(pk=made[1].pk).starts == dt.time(14, 0)
     with pytest.raises(schemaless.IndexRequired):  # no index can hold either field
         list(Slot.objects.filter(starts__gte=dt.time(12, 0)))
+
+
+def test_year_and_date_lookups_are_ranges_of_the_field_that_an_index_drives() -> None:
+    from django.utils import timezone
+
+    from schemaless.django.backends.where import Filter
+
+    with timezone.override("Asia/Tokyo"):
+        qs = Entry.objects.filter(published__year=2024, published__date__gte=dt.date(2024, 3, 1))
+        made = Filter.of(qs.query.where, Entry, None)
+    found = sorted(((c.field, c.lookup, c.value) for c in made.conditions), key=lambda c: c[1])
+    tokyo = dt.timezone(dt.timedelta(hours=9))
+    start, march = dt.datetime(2024, 1, 1, tzinfo=tokyo), dt.datetime(2024, 3, 1, tzinfo=tokyo)
+    end = dt.datetime(2025, 1, 1, tzinfo=tokyo) - dt.timedelta(microseconds=1)
+    assert found == [("published", "gte", march), ("published", "range", (start, end))]
+    assert made.tests == []  # nothing left to check in Python
+    month = Filter.of(Entry.objects.filter(published__month=3).query.where, Entry, None)
+    assert month.conditions == [] and len(month.tests) == 1  # a part of a date: residual

@@ -1,13 +1,14 @@
 """Filter: a Django ``WhereNode`` as the store answers it.
 
 The ANDed lookups on the model's own fields become the store's conditions (``exact``, ``in``,
-``gt``, ``gte``, ``lt``, ``lte``, ``range``, ``startswith``; ``isnull=True`` is ``exact`` None);
-lookups on the pk restrict the answer to those ids (fetched by id, no index needed). An OR of
-``exact``/``in`` on one field is one ``in``. What is left, other ORs, negations (``exclude()``)
-and ``isnull=False``, becomes residual tests in Python on each entity; an OR also keeps its
-branches, for a union where no index drives the rest (``selection.py``). Joins, transforms
-(``__year``), case-insensitive and ``contains`` lookups, and comparisons with expressions or
-subqueries raise ``NotSupportedError`` here.
+``gt``, ``gte``, ``lt``, ``lte``, ``range``, ``startswith``; ``isnull=True`` is ``exact`` None;
+``__year`` and ``__date`` are ranges of their field); lookups on the pk restrict the answer to
+those ids (fetched by id, no index needed). An OR of ``exact``/``in`` on one field is one
+``in``. What is left, other ORs, negations (``exclude()``), ``isnull=False``, text lookups
+(``icontains``, ``regex``...) and other date parts (``__month``), becomes residual tests in
+Python on each entity (residual.py); an OR also keeps its branches, for a union where no index
+drives the rest (``selection.py``). Joins, other transforms and functions, and comparisons
+with expressions or subqueries raise ``NotSupportedError`` here.
 """
 
 from __future__ import annotations
@@ -19,15 +20,18 @@ from typing import Any
 
 from django.db import NotSupportedError
 from django.db.models.expressions import Col
+from django.db.models.functions import Extract, TruncDate
 from django.db.models.lookups import Lookup
 from django.db.models.sql.constants import MULTI
 from django.db.models.sql.query import Query
 from django.db.models.sql.where import AND, NothingNode, WhereNode
+from django.utils import timezone
 
 from schemaless import Entity
 from schemaless.lookups import Condition
 
 from .base import read_here
+from .residual import EXTRACTS, TEXT_LOOKUPS, as_range, extract_test, text_test
 from .values import INDEX_TYPES, to_body
 
 LOOKUPS = ("exact", "in", "gt", "gte", "lt", "lte", "range", "startswith", "isnull")
@@ -36,6 +40,8 @@ Test = Callable[[Entity], bool]
 # An int lookup value beyond 64 bits, as Django's IntegerFieldOverflow answers it: matching
 # nothing or everything, by lookup, (below the range, above it).
 NOTHING, EVERYTHING = "nothing", "everything"
+# A lookup no index drives, made a test of one entity (residual.py): its value is that test.
+RESIDUAL = "residual"
 _OUT_OF_RANGE = {
     "exact": (NOTHING, NOTHING),
     "gt": (EVERYTHING, NOTHING),
@@ -105,7 +111,7 @@ class Filter:
             if self.ids is not None:
                 wanted = [i for i in self.ids if i in set(wanted)]
             self.ids = list(dict.fromkeys(wanted))
-        elif field.primary_key or (name == "isnull" and not value):
+        elif field.primary_key or (name == "isnull" and not value) or name == RESIDUAL:
             self.tests.append(_lookup_test(field, name, value))
         elif name == "isnull":
             self.conditions.append(Condition(field.column, "exact", None))
@@ -124,18 +130,15 @@ class _Context:
     def parts(self, lookup: Lookup) -> tuple[Any, str, Any]:
         """``(field, lookup name, value as the body holds it)``."""
         lhs, name, rhs = lookup.lhs, lookup.lookup_name, lookup.rhs
-        if not isinstance(lhs, Col):
-            raise NotSupportedError(
-                f"a schemaless query cannot filter on {lhs!r} (a transform or function)"
-            )
-        if (self.alias is not None and lhs.alias != self.alias) or (
-            lhs.target.model._meta.concrete_model is not self.model._meta.concrete_model
-        ):
-            raise NotSupportedError("a schemaless query cannot join across models")
-        if name not in LOOKUPS:
+        if isinstance(lhs, (Extract, TruncDate)):
+            return self._transformed(lookup)
+        self._check_column(lhs)
+        if name in TEXT_LOOKUPS and not hasattr(rhs, "resolve_expression"):
+            return lhs.target, RESIDUAL, text_test(lhs.target, name, rhs)
+        if name not in LOOKUPS + TEXT_LOOKUPS:
             raise NotSupportedError(
                 f"lookup {name!r} on {lhs.target.name!r} is not supported by schemaless; "
-                f"use one of {', '.join(LOOKUPS)}"
+                f"use one of {', '.join(LOOKUPS + TEXT_LOOKUPS)}"
             )
         if name == "in" and isinstance(rhs, Query):
             rhs = self._read(rhs)
@@ -148,6 +151,33 @@ class _Context:
         if _beyond_64_bits(lhs.target, rhs) and name in _OUT_OF_RANGE:
             return lhs.target, _OUT_OF_RANGE[name][rhs > 0], None
         return lhs.target, name, _value(lhs.target, name, rhs)
+
+    def _check_column(self, lhs: Any) -> None:
+        if not isinstance(lhs, Col):
+            raise NotSupportedError(
+                f"a schemaless query cannot filter on {lhs!r} (a transform or function)"
+            )
+        if (self.alias is not None and lhs.alias != self.alias) or (
+            lhs.target.model._meta.concrete_model is not self.model._meta.concrete_model
+        ):
+            raise NotSupportedError("a schemaless query cannot join across models")
+
+    def _transformed(self, lookup: Lookup) -> tuple[Any, str, Any]:
+        """A lookup on ``field__year``, ``field__date``, ``field__month``...: the first two as
+        a range of the field (driven by its index), the others as a residual test."""
+        transform, name, rhs = lookup.lhs, str(lookup.lookup_name), lookup.rhs
+        part = "date" if isinstance(transform, TruncDate) else transform.lookup_name
+        self._check_column(transform.lhs)
+        if part not in EXTRACTS or hasattr(rhs, "resolve_expression"):
+            raise NotSupportedError(f"a schemaless query cannot filter on {transform!r}")
+        field = transform.lhs.target
+        tz = transform.tzinfo or timezone.get_current_timezone()
+        if name == "isnull":  # an extract of NULL is NULL, of anything else not
+            return field, name, bool(rhs)
+        ranged = as_range(field, part, name, rhs, tz)
+        if ranged is not None:
+            return field, ranged[0], _value(field, *ranged)
+        return field, RESIDUAL, extract_test(field, part, name, rhs, tz)
 
     def _read(self, query: Query) -> list[Any]:
         """The values of an ``__in`` queryset (``filter(entry__in=Entry.objects.filter(...))``):
@@ -244,6 +274,8 @@ def _test(node: WhereNode, context: _Context) -> Test:
 
 
 def _lookup_test(field: Any, name: str, value: Any) -> Test:
+    if name == RESIDUAL:
+        return value
     if name in (NOTHING, EVERYTHING):
         return lambda _entity: name == EVERYTHING
     if field.primary_key:
