@@ -11,24 +11,29 @@ text, ``regex``/``iregex`` with Python's ``re.search`` (which Django's SQLite ba
 An int field compares its decimal text, as SQL's cast does; a list field holds when an element
 does; NULL matches nothing. Date transforms extract in the current time zone, as Django's SQL
 does with ``USE_TZ``; ``__year`` and ``__date`` are ranges of the field instead (where.py), which an
-index drives.
+index drives. A comparison with an expression of the entity's own fields (``filter(rank__gt=
+F("user_id") + 1)``) is computed on the body, as an ``update()`` with one is (updates.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import decimal
+import operator
 import re
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.db import DataError, NotSupportedError
+from django.db.models import Value
+from django.db.models.expressions import Col, CombinedExpression
 from django.utils import timezone
 
 from schemaless import Entity
 from schemaless.lookups import LOOKUPS, Condition
 
-from .values import INDEX_TYPES
+from .values import INDEX_TYPES, to_body
 
 Test = Callable[[Entity], bool]
 Match = Callable[[str], bool]
@@ -48,6 +53,11 @@ _TEXT = {
     "exact": lambda p: lambda s: s == p,
     "startswith": lambda p: lambda s: s.startswith(p),
     "endswith": lambda p: lambda s: s.endswith(p),
+}
+_OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
+    CombinedExpression.ADD: operator.add,
+    CombinedExpression.SUB: operator.sub,
+    CombinedExpression.MUL: operator.mul,
 }
 # Django's extracts, from a datetime or date in the current zone (week_day: Sunday is 1).
 EXTRACTS: dict[str, Callable[[Any], Any]] = {
@@ -82,6 +92,23 @@ def text_test(field: Any, name: str, pattern: Any) -> Test:
             if value is not None and not isinstance(value, bool) and match(str(value)):
                 return True
         return False
+
+    return test
+
+
+def compared_test(field: Any, name: str, expression: Any) -> Test:
+    """``field__<name>=F("other") + 1``: the field compared with an expression of the same
+    entity's fields; NULL on either side matches nothing, as in SQL."""
+    if name not in ("exact", "gt", "gte", "lt", "lte"):
+        raise NotSupportedError(f"lookup {name!r} on {field.name!r} with an expression")
+    column = field.column
+
+    def test(entity: Entity) -> bool:
+        body = entity._body
+        held, other = body.get(column), evaluate(expression, body)
+        if held is None or other is None:
+            return False
+        return Condition("v", name, other).matches({"v": held}, None)
 
     return test
 
@@ -135,6 +162,43 @@ def local(value: Any, tz: dt.tzinfo) -> Any:
     if isinstance(value, dt.datetime) and timezone.is_aware(value):
         return timezone.localtime(value, tz)
     return value
+
+
+def check_computable(field: Any, expression: Any, model: Any) -> None:
+    """Refuse, before any read, what :func:`evaluate` cannot compute."""
+    if isinstance(expression, Value):
+        return
+    if isinstance(expression, Col) and expression.target.model._meta.concrete_model is (
+        model._meta.concrete_model
+    ):
+        return
+    if isinstance(expression, CombinedExpression) and expression.connector in _OPERATORS:
+        check_computable(field, expression.lhs, model)
+        check_computable(field, expression.rhs, model)
+        return
+    raise NotSupportedError(
+        f"{field.name!r}: schemaless computes +, - and * of the model's own fields "
+        f"and values, not {expression!r}"
+    )
+
+
+def evaluate(expression: Any, body: dict[str, Any]) -> Any:
+    """The expression's value for one stored body; NULL in any operand gives NULL, as SQL."""
+    if isinstance(expression, Value):
+        return expression.value
+    if isinstance(expression, Col):
+        field = expression.target
+        if field.column in body:
+            return body[field.column]
+        return to_body(field, field.get_default(), lookup=True)  # as a load reads it
+    lhs, rhs = evaluate(expression.lhs, body), evaluate(expression.rhs, body)
+    if lhs is None or rhs is None:
+        return None
+    if isinstance(lhs, decimal.Decimal) or isinstance(rhs, decimal.Decimal):
+        lhs, rhs = (
+            v if isinstance(v, decimal.Decimal) else decimal.Decimal(str(v)) for v in (lhs, rhs)
+        )
+    return _OPERATORS[expression.connector](lhs, rhs)
 
 
 def _matcher(name: str, pattern: str) -> Match:

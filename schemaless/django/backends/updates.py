@@ -2,10 +2,13 @@
 
 ``QuerySet.update(rank=3)`` writes one value into every body. ``bulk_update()`` writes one per
 object: Django sends ``filter(pk__in=pks).update(field=Case(When(pk=pk, then=Value(v)), ...))``,
-which SQL evaluates row by row; here the Case becomes a map of entity id to value. Every value
-is converted (``values.to_body``: NOT NULL, ranges, rounding) before the first entity is
-written, so a bad one raises with nothing written. Other expressions (``F("n") + 1``, a Case
-on anything but the pk) raise ``NotSupportedError``: the store writes values, it computes none.
+which SQL evaluates row by row; here the Case becomes a map of entity id to value.
+``update(likes=F("likes") + 1)`` is computed on each stored body, with ``+``, ``-`` and ``*``
+on fields and values (NULL in, NULL out, as in SQL); the write is a compare-and-set retried on
+the newer body, so two concurrent increments both count, as SQL's row locks make them. Every
+value is converted (``values.to_body``: NOT NULL, ranges, rounding) before the first entity is
+written, so a bad one raises with nothing written. Other expressions (a division, a function,
+a Case on anything but the pk) raise ``NotSupportedError``.
 """
 
 from __future__ import annotations
@@ -16,17 +19,22 @@ from typing import Any
 from django.db import NotSupportedError
 from django.db.models import Case, Value
 
+from schemaless import Entity
+
 from ..models import VersionField
+from .residual import check_computable, evaluate
 from .values import to_body
 from .where import Filter
 
 
 class Updates:
-    """The body values of an update: ``same`` for every entity, ``each`` by entity id."""
+    """The body values of an update: ``same`` for every entity, ``each`` by entity id,
+    ``computed`` from each entity's stored body."""
 
     def __init__(self, query: Any) -> None:
         self.same: dict[str, Any] = {}
         self.each: dict[str, _ById] = {}
+        self.computed: dict[str, tuple[Any, Any]] = {}
         for field, _model, value in query.values:
             if isinstance(field, VersionField):
                 continue
@@ -36,16 +44,19 @@ class Updates:
             if isinstance(value, Value):
                 value = value.value
             if hasattr(value, "resolve_expression"):
-                raise NotSupportedError(
-                    f"update of {field.name!r}: schemaless writes values, not expressions (F())"
-                )
+                check_computable(field, value, query.model)
+                self.computed[field.column] = (field, value)
+                continue
             self.same[field.column] = to_body(field, value)
 
-    def of(self, entity_id: uuid.UUID) -> dict[str, Any]:
-        """What to merge into the body of entity ``entity_id``."""
-        if not self.each:
+    def of(self, entity: Entity) -> dict[str, Any]:
+        """What to merge into the body of ``entity`` (as stored now)."""
+        if not self.each and not self.computed:
             return self.same
-        return {**self.same, **{column: by.of(entity_id) for column, by in self.each.items()}}
+        made = {**self.same, **{column: by.of(entity.id) for column, by in self.each.items()}}
+        for column, (field, expression) in self.computed.items():
+            made[column] = to_body(field, evaluate(expression, entity._body))
+        return made
 
 
 class _ById:

@@ -5,10 +5,10 @@ The ANDed lookups on the model's own fields become the store's conditions (``exa
 ``__year`` and ``__date`` are ranges of their field); lookups on the pk restrict the answer to
 those ids (fetched by id, no index needed). An OR of ``exact``/``in`` on one field is one
 ``in``. What is left, other ORs, negations (``exclude()``), ``isnull=False``, text lookups
-(``icontains``, ``regex``...) and other date parts (``__month``), becomes residual tests in
-Python on each entity (residual.py); an OR also keeps its branches, for a union where no index
-drives the rest (``selection.py``). Joins, other transforms and functions, and comparisons
-with expressions or subqueries raise ``NotSupportedError`` here.
+(``icontains``, ``regex``...), other date parts (``__month``) and comparisons with ``F()``
+arithmetic become residual tests in Python on each entity (residual.py); an OR also keeps its
+branches, for a union where no index drives the rest (``selection.py``). Joins, other
+transforms, functions and expressions, and subqueries raise ``NotSupportedError`` here.
 """
 
 from __future__ import annotations
@@ -31,7 +31,15 @@ from schemaless import Entity
 from schemaless.lookups import Condition
 
 from .base import read_here
-from .residual import EXTRACTS, TEXT_LOOKUPS, as_range, extract_test, text_test
+from .residual import (
+    EXTRACTS,
+    TEXT_LOOKUPS,
+    as_range,
+    check_computable,
+    compared_test,
+    extract_test,
+    text_test,
+)
 from .values import INDEX_TYPES, to_body
 
 LOOKUPS = ("exact", "in", "gt", "gte", "lt", "lte", "range", "startswith", "isnull")
@@ -40,6 +48,7 @@ Test = Callable[[Entity], bool]
 # An int lookup value beyond 64 bits, as Django's IntegerFieldOverflow answers it: matching
 # nothing or everything, by lookup, (below the range, above it).
 NOTHING, EVERYTHING = "nothing", "everything"
+_COMPARED = ("exact", "gt", "gte", "lt", "lte")  # with an expression (F()): residual
 # A lookup no index drives, made a test of one entity (residual.py): its value is that test.
 RESIDUAL = "residual"
 _OUT_OF_RANGE = {
@@ -140,6 +149,9 @@ class _Context:
                 f"lookup {name!r} on {lhs.target.name!r} is not supported by schemaless; "
                 f"use one of {', '.join(LOOKUPS + TEXT_LOOKUPS)}"
             )
+        if name in _COMPARED and hasattr(rhs, "resolve_expression"):
+            check_computable(lhs.target, rhs, self.model)
+            return lhs.target, RESIDUAL, compared_test(lhs.target, name, rhs)
         if name == "in" and isinstance(rhs, Query):
             rhs = self._read(rhs)
         values = rhs if name in ("in", "range") else [rhs]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,7 +26,7 @@ from .updates import Updates
 from .values import converter
 from .where import Filter
 
-_MERGE_ATTEMPTS = 5
+_MERGE_ATTEMPTS = 50  # each lost race is another writer's commit: bounded, not reached in use
 
 
 class InsertCompiler(Compiler):
@@ -109,12 +109,16 @@ class UpdateCompiler(Compiler):
         if self.query.related_updates:
             raise NotSupportedError("updates of a parent model's fields need a join")
         updates = Updates(self.query)
-        loaded = None if updates.each else self._loaded()
+        loaded = None if updates.each or updates.computed else self._loaded()
         if loaded is not None and self._write_loaded(loaded, updates.same):
             return 1
+        planned: Iterable[tuple[schemaless.Entity, dict[str, Any]]]
+        planned = ((e, updates.of(e)) for e in self.selection().entities())
+        if updates.computed:  # every computed value converted before the first write
+            planned = list(planned)
         count = 0
-        for entity in self.selection().entities():
-            self._write(entity, updates.of(entity.id))
+        for entity, values in planned:
+            self._write(entity, values, updates)
             count += 1
         return count
 
@@ -153,9 +157,10 @@ class UpdateCompiler(Compiler):
         current.version = version_of(written)
         return True
 
-    def _write(self, entity: schemaless.Entity, values: dict[str, Any]) -> None:
-        """Merge and write, last write wins: a lost race merges into the newer version, unless
-        the save asked for a compare-and-set (``save(expect_version=...)``)."""
+    def _write(self, entity: schemaless.Entity, values: dict[str, Any], updates: Updates) -> None:
+        """Merge and write, last write wins: a lost race merges into the newer version (its
+        values computed anew from it), unless the save asked for a compare-and-set
+        (``save(expect_version=...)``)."""
         store = self.connection.store
         current = saving.get()
         asked = current is not None and current.pk == entity.id
@@ -175,6 +180,7 @@ class UpdateCompiler(Compiler):
                     if expected is not None or attempt >= _MERGE_ATTEMPTS:
                         raise
                     entity = store.get(entity.id)
+                    values = updates.of(entity)
         if asked and current is not None:
             current.version = version_of(written)
 
