@@ -204,6 +204,9 @@ def test_text_lookups_and_date_parts_answer_as_djangos_sql() -> None:
         lambda m: m.objects.filter(user_id=1).exclude(title__icontains="a 1"),
         lambda m: m.objects.filter(Q(user_id=1), Q(title__icontains="x") | Q(rank=2)),
         lambda m: m.objects.filter(rank=3, title__contains=" 1"),
+        lambda m: m.objects.filter(user_id=1, rank__startswith=1),  # SQL compares its text
+        lambda m: m.objects.filter(user_id=1, rank__contains=2),
+        lambda m: m.objects.filter(user_id=2, rank__regex=r"^[13]$"),
         lambda m: m.objects.filter(user_id=1, published__year=2024),
         lambda m: m.objects.filter(user_id=1, published__year__gt=2024),
         lambda m: m.objects.filter(user_id=1, published__year__lte=2024),
@@ -264,6 +267,8 @@ def test_expressions_of_the_entitys_own_fields_answer_as_djangos_sql() -> None:
         obj.save()
         obj.refresh_from_db()
     same(lambda m: m.objects.filter(user_id=1), ordered=False)
+    with pytest.raises(NotSupportedError):  # expressions in an __in
+        list(Entry.objects.filter(user_id=1, rank__in=[F("user_id")]))
     with pytest.raises(NotSupportedError):  # a division: SQL's differs by server
         Entry.objects.filter(user_id=1).update(rank=F("rank") / 2)
     with pytest.raises(IntegrityError):  # NULL into NOT NULL, refused before any write

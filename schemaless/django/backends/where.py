@@ -142,7 +142,7 @@ class _Context:
         if isinstance(lhs, (Extract, TruncDate)):
             return self._transformed(lookup)
         self._check_column(lhs)
-        if name in TEXT_LOOKUPS and not hasattr(rhs, "resolve_expression"):
+        if _is_text(lhs.target, name) and not hasattr(rhs, "resolve_expression"):
             return lhs.target, RESIDUAL, text_test(lhs.target, name, rhs)
         if name not in LOOKUPS + TEXT_LOOKUPS:
             raise NotSupportedError(
@@ -154,7 +154,7 @@ class _Context:
             return lhs.target, RESIDUAL, compared_test(lhs.target, name, rhs)
         if name == "in" and isinstance(rhs, Query):
             rhs = self._read(rhs)
-        values = rhs if name in ("in", "range") else [rhs]
+        values = rhs if name in ("in", "range") and isinstance(rhs, (list, tuple)) else [rhs]
         if any(hasattr(v, "resolve_expression") for v in values):
             raise NotSupportedError(
                 f"a schemaless filter on {lhs.target.name!r} compares with values, not "
@@ -202,6 +202,15 @@ class _Context:
             )
         (rows,) = query.get_compiler(using=using).execute_sql(MULTI)
         return [row[0] for row in rows]
+
+
+def _is_text(field: Any, name: str) -> bool:
+    """Whether the lookup compares text in Python: a text lookup, or ``startswith`` on a field
+    that is not text (SQL compares its text: ``rank__startswith=1``)."""
+    if name == "startswith":
+        base = getattr(field, "base_field", field)  # a ListField's elements
+        return INDEX_TYPES.get(base.get_internal_type()) != "str"
+    return name in TEXT_LOOKUPS
 
 
 def _beyond_64_bits(field: Any, value: Any) -> bool:
