@@ -138,7 +138,7 @@ class _Context:
 
     def parts(self, lookup: Lookup) -> tuple[Any, str, Any]:
         """``(field, lookup name, value as the body holds it)``."""
-        lhs, name, rhs = lookup.lhs, lookup.lookup_name, lookup.rhs
+        lhs, name, rhs = lookup.lhs, str(lookup.lookup_name), lookup.rhs
         if isinstance(lhs, (Extract, TruncDate)):
             return self._transformed(lookup)
         self._check_column(lhs)
