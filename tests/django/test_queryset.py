@@ -364,35 +364,48 @@ def test_year_and_date_lookups_are_ranges_of_the_field_that_an_index_drives() ->
     assert month.conditions == [] and len(month.tests) == 1  # a part of a date: residual
 
 
-def test_concurrent_increments_through_f_all_count(entities: str, backend: str) -> None:
-    """``update(rank=F("rank") + 1)`` from several threads (each its own connection): every
-    increment counts, as SQL's row locks make it; a lost race is computed again on the newer
-    body, never written over it."""
+def _in_threads(threads: int, times: int, work: Any) -> None:
+    """``work()`` ``times`` times in each of ``threads`` threads started together, each on its
+    own connections; the first error of any thread is raised here."""
     import threading
 
     from django.db import connections as per_thread
-    from django.db.models import F
 
-    counter = Entry.objects.create(user_id=1, title="likes", rank=0)
-    threads, each, failures = 4, 15, []
-    start = threading.Barrier(threads)
+    start, failures = threading.Barrier(threads), []
 
-    def bump() -> None:
+    def run() -> None:
         try:
             start.wait()
-            for _ in range(each):
-                assert Entry.objects.filter(pk=counter.pk).update(rank=F("rank") + 1) == 1
-        except Exception as exc:  # noqa: BLE001 - reported below, with the thread's error
+            for _ in range(times):
+                work()
+        except Exception as exc:  # noqa: BLE001 - raised below, in the test's thread
             failures.append(exc)
         finally:
             per_thread.close_all()
 
-    workers = [threading.Thread(target=bump) for _ in range(threads)]
+    workers = [threading.Thread(target=run) for _ in range(threads)]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join()
-    assert failures == []
+    if failures:
+        raise failures[0]
+
+
+def test_concurrent_increments_through_f_all_count(entities: str, backend: str) -> None:
+    """``update(rank=F("rank") + 1)`` from several threads (each its own connection): every
+    increment counts, as SQL's row locks make it; a lost race is computed again on the newer
+    body, never written over it, and re-checks the filter on it, as SQL's UPDATE re-checks its
+    WHERE on the row it locks: a capped counter stops at its cap."""
+    counter = Entry.objects.create(user_id=1, title="likes", rank=0)
+    one = Entry.objects.filter(pk=counter.pk)
+
+    def bump() -> None:
+        assert one.update(rank=F("rank") + 1) == 1
+
+    _in_threads(4, 15, bump)
     counter.refresh_from_db()
-    assert counter.rank == threads * each
-    assert counter.version == 1 + threads * each
+    assert (counter.rank, counter.version) == (60, 61)
+    _in_threads(4, 15, lambda: one.filter(rank__lt=70).update(rank=F("rank") + 1))
+    counter.refresh_from_db()
+    assert counter.rank == 70

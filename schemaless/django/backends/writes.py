@@ -116,11 +116,7 @@ class UpdateCompiler(Compiler):
         planned = ((e, updates.of(e)) for e in self.selection().entities())
         if updates.computed:  # every computed value converted before the first write
             planned = list(planned)
-        count = 0
-        for entity, values in planned:
-            self._write(entity, values, updates)
-            count += 1
-        return count
+        return sum(self._write(entity, values, updates) for entity, values in planned)
 
     def _loaded(self) -> schemaless.Entity | None:
         """The entity a ``save()`` of a loaded instance writes, as the instance was loaded
@@ -157,10 +153,11 @@ class UpdateCompiler(Compiler):
         current.version = version_of(written)
         return True
 
-    def _write(self, entity: schemaless.Entity, values: dict[str, Any], updates: Updates) -> None:
+    def _write(self, entity: schemaless.Entity, values: dict[str, Any], updates: Updates) -> bool:
         """Merge and write, last write wins: a lost race merges into the newer version (its
         values computed anew from it), unless the save asked for a compare-and-set
-        (``save(expect_version=...)``)."""
+        (``save(expect_version=...)``). False when, after a lost race, the entity is gone or
+        no longer matches the filter: SQL's UPDATE re-checks its WHERE on the row it locks."""
         store = self.connection.store
         current = saving.get()
         asked = current is not None and current.pk == entity.id
@@ -179,10 +176,17 @@ class UpdateCompiler(Compiler):
                 except schemaless.Conflict:
                     if expected is not None or attempt >= _MERGE_ATTEMPTS:
                         raise
-                    entity = store.get(entity.id)
-                    values = updates.of(entity)
+                    newer = store.get_many([entity.id]).get(entity.id)
+                    if newer is None or not self._matches(newer):
+                        return False
+                    entity, values = newer, updates.of(newer)
         if asked and current is not None:
             current.version = version_of(written)
+        return True
+
+    def _matches(self, entity: schemaless.Entity) -> bool:
+        where = Filter.of(self.query.where, self.query.model, self.query.base_table, self.using)
+        return not where.empty and where.passes(entity)
 
 
 class DeleteCompiler(Compiler):
