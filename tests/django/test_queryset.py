@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import FieldError
-from django.db import NotSupportedError, connections
+from django.db import IntegrityError, NotSupportedError, connections
 from django.db.models import Count, F, Max, Min, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate, TruncQuarter, TruncTime
 from django.db.models.query import EmptyQuerySet
@@ -409,3 +409,33 @@ def test_concurrent_increments_through_f_all_count(entities: str, backend: str) 
     _in_threads(4, 15, lambda: one.filter(rank__lt=70).update(rank=F("rank") + 1))
     counter.refresh_from_db()
     assert counter.rank == 70
+
+
+def test_bulk_create_ignoring_conflicts_skips_the_ids_taken() -> None:
+    """As SQL's INSERT IGNORE: a live entity's id is skipped (its body kept), a deleted one's
+    is created again, the others are created; update_conflicts has no unique key to go by."""
+    kept = Entry.objects.create(user_id=1, title="kept")
+    gone = Entry.objects.create(user_id=1, title="gone")
+    gone_pk = gone.pk
+    gone.delete()
+    batch = [
+        Entry(pk=kept.pk, user_id=1, title="clash"),
+        Entry(pk=gone_pk, user_id=1, title="back"),
+        Entry(user_id=1, title="new"),
+    ]
+    Entry.objects.bulk_create(batch, ignore_conflicts=True)
+    assert sorted(Entry.objects.filter(user_id=1).values_list("title", flat=True)) == [
+        "back",
+        "kept",
+        "new",
+    ]
+    with pytest.raises(IntegrityError):  # without it, as before: nothing written
+        Entry.objects.bulk_create([Entry(user_id=1, title="x"), Entry(pk=kept.pk, user_id=1)])
+    assert Entry.objects.filter(user_id=1).count() == 3
+    with pytest.raises(NotSupportedError):
+        Entry.objects.bulk_create(
+            [Entry(user_id=1, title="y")],
+            update_conflicts=True,
+            update_fields=["title"],
+            unique_fields=["id"],
+        )

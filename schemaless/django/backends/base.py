@@ -124,7 +124,7 @@ class Features:
     can_return_columns_from_insert = True
     can_return_rows_from_bulk_insert = True
     has_bulk_insert = True
-    supports_ignore_conflicts = False
+    supports_ignore_conflicts = True  # an id taken by a live entity is skipped (writes.py)
     supports_update_conflicts = False
     supports_update_conflicts_with_target = False
     supports_select_related = True  # read by id after the page (related.py), not joined

@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from django.db import IntegrityError, NotSupportedError
+from django.db.models.constants import OnConflict
 from django.db.models.sql.constants import MULTI, ROW_COUNT
 
 import schemaless
@@ -35,8 +36,8 @@ class InsertCompiler(Compiler):
     def execute_sql(self, returning_fields: Any = None) -> Any:
         if not self.is_schemaless:
             return super().execute_sql(returning_fields)  # type: ignore[misc]
-        if self.query.on_conflict is not None:
-            raise NotSupportedError("ignore_conflicts and update_conflicts need unique keys")
+        if self.query.on_conflict not in (None, OnConflict.IGNORE):
+            raise NotSupportedError("update_conflicts needs unique keys, which schemaless has not")
         columns = self._columns()
         ids, bodies = [], []
         for obj in self.query.objs:
@@ -77,8 +78,11 @@ class InsertCompiler(Compiler):
             raise IntegrityError(f"NOT NULL constraint failed: {self.kind}.id")
         return entity_id, body
 
-    def _insert(self, ids: list[uuid.UUID], bodies: list[dict[str, Any]]) -> list[LoadedVersion]:
-        """put_many with the given ids; an id taken (or a tombstone's) goes one by one.
+    def _insert(
+        self, ids: list[uuid.UUID], bodies: list[dict[str, Any]]
+    ) -> list[LoadedVersion | None]:
+        """put_many with the given ids; an id taken (or a tombstone's) goes one by one, and
+        a live entity's raises IntegrityError, or is skipped (None) with ``ignore_conflicts``.
 
         The versions are :class:`LoadedVersion`: a ``save()`` of a created instance then
         writes without reading the entity first, as one of a loaded instance does."""
@@ -89,11 +93,14 @@ class InsertCompiler(Compiler):
             except schemaless.SchemalessError as exc:
                 if not isinstance(exc.__cause__, sa.exc.IntegrityError):
                     raise
-            versions = []
+            versions: list[LoadedVersion | None] = []
             for entity_id, body in zip(ids, bodies, strict=True):
                 try:
                     entity = store.put(self.kind, body, id=entity_id, expect_version=0)
                 except schemaless.Conflict as exc:
+                    if self.query.on_conflict == OnConflict.IGNORE:
+                        versions.append(None)
+                        continue
                     raise IntegrityError(f"UNIQUE constraint failed: {self.kind}.id") from exc
                 versions.append(version_of(entity))
             return versions
