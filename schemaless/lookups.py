@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from .errors import InvalidQuery
 from .index import WrongType, normalize
 
-LOOKUPS = ("exact", "in", "gt", "gte", "lt", "lte", "range", "startswith")
-RANGE_LOOKUPS = ("gt", "gte", "lt", "lte", "range", "startswith")
+LOOKUPS = ("exact", "in", "gt", "gte", "lt", "lte", "range", "startswith", "isnull")
+RANGE_LOOKUPS = ("gt", "gte", "lt", "lte", "range", "startswith", "isnull")
 
 Normalizer = Callable[[Any], Any]
 
@@ -45,7 +45,10 @@ class Condition:
             return cls(field, "exact", value)  # any value can be compared for equality
         if lookup not in LOOKUPS:
             raise InvalidQuery(f"unknown lookup {lookup!r} in {key!r}; use one of {LOOKUPS}")
-        return cls(field, lookup, _check_value(key, lookup, value))
+        value = _check_value(key, lookup, value)
+        if lookup == "isnull" and value:
+            return cls(field, "exact", None)  # an equality: it pins the field as exact does
+        return cls(field, lookup, value)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Condition):
@@ -79,9 +82,11 @@ class Condition:
             return self._normalized[kind]
         except KeyError:
             pass
-        if self.lookup in ("in", "range"):
+        if self.lookup == "isnull":
+            value: Any = self.value
+        elif self.lookup in ("in", "range"):
             norm = _normalizer(kind, self.field)
-            value: Any = [norm(v) for v in self.value]
+            value = [norm(v) for v in self.value]
         elif self.lookup == "startswith" and kind is None:
             value = self.value
         else:
@@ -105,6 +110,8 @@ class Condition:
             present = tuple(v for v in value if v is not None)
             form = "in" if present else "none"
             return (f"{form}_or_null" if None in value else form), present
+        if self.lookup == "isnull":  # isnull=False: isnull=True is exact None
+            return "any", ()
         if self.lookup == "startswith":
             if not value:
                 return "any", ()
@@ -152,6 +159,8 @@ class Condition:
         return (self, kind, self.field, _NOTHING, _Nothing, self.default)
 
     def _holds(self, raw: Any, kind: str | None) -> bool:
+        if self.lookup == "isnull":
+            return raw is not None
         try:
             wanted = self.normalized(kind)
             if self.lookup == "exact" and type(raw) is type(wanted) and raw == wanted:
@@ -268,4 +277,6 @@ def _check_value(key: str, lookup: str, value: Any) -> Any:
         return tuple(value)
     if lookup == "startswith" and not isinstance(value, str):
         raise InvalidQuery(f"{key!r} takes a str")
+    if lookup == "isnull" and not isinstance(value, bool):
+        raise InvalidQuery(f"{key!r} takes True or False")
     return value

@@ -332,3 +332,14 @@ def test_a_descending_key_is_stored_so_and_answers_both_orders(store: schemaless
     assert titles(up.after(list(up[:3])[-1])) == [2, 3, 4]
     assert titles(store.query("entry").filter(user_id__in=[7, 8], published=T0)) == [0, "other"]
     assert actual_rows(store, newest) == expected_rows(store, newest)
+
+
+def test_isnull_false_is_a_range_an_index_drives(indexed: schemaless.Store) -> None:
+    for i, tags in enumerate([["x"], [], None, ["y", "z"]]):
+        body = {"user_id": 1, "published": T0 + dt.timedelta(minutes=i), "title": i}
+        indexed.put("entry", body if tags is None else {**body, "tags": tags})
+    drain(indexed)
+    q = indexed.query("entry").filter(tags__isnull=False)
+    assert sorted(titles(q)) == [0, 3] and q.count() == 2  # entities, not their rows
+    assert q.plan().index.name == "entry_by_tag"  # driven, not a scan
+    assert sorted(titles(indexed.query("entry").filter(tags__isnull=True))) == [1, 2]

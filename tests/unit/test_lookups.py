@@ -71,6 +71,7 @@ def test_datetimes_compare_as_utc() -> None:
         ("n__range", (1,)),
         ("n__startswith", 3),
         ("n__gt", None),
+        ("n__isnull", 1),  # True or False only
     ],
 )
 def test_bad_lookups_raise_invalid_query(key: str, value: object) -> None:
@@ -146,3 +147,11 @@ def test_a_prefix_becomes_the_range_of_exactly_the_strings_that_start_with_it(
         in_range = low <= s and (high is None or s < high)
         assert in_range is s.startswith(prefix), (prefix, s)
     assert high is None or all(ord(c) < 0xD800 or ord(c) > 0xDFFF for c in high)
+
+
+def test_isnull_false_holds_for_any_value_and_true_is_exact_none() -> None:
+    assert Condition.parse("n__isnull", True) == Condition("n", "exact", None)
+    assert holds("n__isnull", False, {"n": 0}) and holds("n__isnull", False, {"n": "x"})
+    assert not holds("n__isnull", False, {}) and not holds("n__isnull", False, {"n": None})
+    assert not holds("n__isnull", False, {"n": []}) and holds("n__isnull", False, {"n": [None, 1]})
+    assert Condition.parse("n__isnull", False).sql("int") == ("any", ())

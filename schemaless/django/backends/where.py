@@ -1,10 +1,10 @@
 """Filter: a Django ``WhereNode`` as the store answers it.
 
 The ANDed lookups on the model's own fields become the store's conditions (``exact``, ``in``,
-``gt``, ``gte``, ``lt``, ``lte``, ``range``, ``startswith``; ``isnull=True`` is ``exact`` None;
+``gt``, ``gte``, ``lt``, ``lte``, ``range``, ``startswith``, ``isnull``;
 ``__year`` and ``__date`` are ranges of their field); lookups on the pk restrict the answer to
 those ids (fetched by id, no index needed). An OR of ``exact``/``in`` on one field is one
-``in``. What is left, other ORs, negations (``exclude()``), ``isnull=False``, text lookups
+``in``. What is left, other ORs, negations (``exclude()``), text lookups
 (``icontains``, ``regex``...), other date parts (``__month``) and comparisons with ``F()``
 arithmetic become residual tests in Python on each entity (residual.py); an OR also keeps its
 branches, for a union where no index drives the rest (``selection.py``). Joins, other
@@ -120,10 +120,8 @@ class Filter:
             if self.ids is not None:
                 wanted = [i for i in self.ids if i in set(wanted)]
             self.ids = list(dict.fromkeys(wanted))
-        elif field.primary_key or (name == "isnull" and not value) or name == RESIDUAL:
+        elif field.primary_key or name == RESIDUAL:
             self.tests.append(_lookup_test(field, name, value))
-        elif name == "isnull":
-            self.conditions.append(Condition(field.column, "exact", None))
         else:
             self.conditions.append(Condition.parse(f"{field.column}__{name}", value))
 
