@@ -38,11 +38,14 @@ def test_index_add_list_drop_and_status_json(store: schemaless.Store, db_url: st
         "published:datetime",
         "--shard-on",
         "user_id",
+        "--descending",
+        "published",
         url=db_url,
     )
     assert added.returncode == 0, added.stderr
     assert "entry_by_user: ready" in added.stdout
-    assert "entry_by_user" in run_command("index", "list", url=db_url).stdout
+    listed = run_command("index", "list", url=db_url).stdout
+    assert "entry_by_user" in listed and "descending=['published']" in listed
     store.put_many("entry", [{"user_id": 1}, {"user_id": 2}])
     status = json.loads(run_command("status", "--json", url=db_url).stdout)
     assert status["pending_changes"] == 2
@@ -302,6 +305,7 @@ def test_bad_definitions_and_names_are_one_line(store: schemaless.Store, db_url:
             "name=value",
         ),
         (["index", "add", "x", "--kind", "entry", "--field", "n:int", "--where", "m=[1]"], "where"),
+        (["index", "add", "x", "--kind", "entry", "--field", "n:int", "--descending", "m"], "m"),
         (["index", "drop", "nope"], "no index named"),
         (["backfill", "nope"], "no index named"),
         (["verify", "nope"], "no index named"),
