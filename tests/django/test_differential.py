@@ -64,6 +64,7 @@ def test_same_operations_same_answers(seed_value: int) -> None:
         same(lambda m, r=rank: m.objects.filter(rank=r), ordered=False)
         same(lambda m, r=rank: m.objects.filter(rank__isnull=True), ordered=False)
         same(lambda m: m.objects.filter(rank__isnull=False), ordered=False)  # index-driven
+        same(lambda m: m.objects.exclude(rank=None), ordered=False)  # the same, negated
         same(lambda m, u=user: m.objects.filter(Q(user_id=u), Q(rank=1) | Q(rank=2)), False)
         same(lambda m: m.objects.filter(title__startswith="beta"), ordered=False)
         users = rng.sample(range(4), 2)

@@ -360,6 +360,9 @@ def test_year_and_date_lookups_are_ranges_of_the_field_that_an_index_drives() ->
     end = dt.datetime(2025, 1, 1, tzinfo=tokyo) - dt.timedelta(microseconds=1)
     assert found == [("published", "gte", march), ("published", "range", (start, end))]
     assert made.tests == []  # nothing left to check in Python
+    excluded = Filter.of(Entry.objects.exclude(rank=None).query.where, Entry, None)
+    assert [(c.field, c.lookup) for c in excluded.conditions] == [("rank", "isnull")]
+    assert excluded.tests == []  # NOT (rank IS NULL) is rank IS NOT NULL, index-driven
     month = Filter.of(Entry.objects.filter(published__month=3).query.where, Entry, None)
     assert month.conditions == [] and len(month.tests) == 1  # a part of a date: residual
 
@@ -439,3 +442,22 @@ def test_bulk_create_ignoring_conflicts_skips_the_ids_taken() -> None:
             update_fields=["title"],
             unique_fields=["id"],
         )
+
+
+def test_a_list_field_contains_every_element_given_or_a_text_in_one() -> None:
+    """``tags__contains=[...]``: every element given is in the list (the meaning of Django's
+    ArrayField), driven by the tags index; ``tags__contains="re"``: an element holds "re"."""
+    Entry.objects.create(user_id=1, title="a", tags=["red", "blue"])
+    Entry.objects.create(user_id=1, title="b", tags=["green"])
+    Entry.objects.create(user_id=2, title="c", tags=[])
+
+    def titles(*q: Any, **lookup: Any) -> list[str]:
+        return sorted(Entry.objects.filter(*q, **lookup).values_list("title", flat=True))
+
+    assert titles(tags__contains=["red"]) == ["a"]
+    assert titles(tags__contains=["blue", "red"]) == ["a"]
+    assert titles(tags__contains=["red", "green"]) == []
+    assert titles(tags__contains=[]) == ["a", "b", "c"]
+    assert titles(user_id=1, tags__contains="re") == ["a", "b"]
+    assert titles(user_id=1, tags__icontains="BLU") == ["a"]
+    assert titles(Q(tags__contains=["green"]) | Q(title="c")) == ["b", "c"]

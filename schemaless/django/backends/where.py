@@ -21,7 +21,7 @@ from typing import Any
 from django.db import NotSupportedError
 from django.db.models.expressions import Col
 from django.db.models.functions import Extract, TruncDate
-from django.db.models.lookups import Lookup
+from django.db.models.lookups import IsNull, Lookup
 from django.db.models.sql.constants import MULTI
 from django.db.models.sql.query import Query
 from django.db.models.sql.where import AND, NothingNode, WhereNode
@@ -30,6 +30,7 @@ from django.utils import timezone
 from schemaless import Entity
 from schemaless.lookups import Condition
 
+from ..models import ListField
 from .base import read_here
 from .residual import (
     EXTRACTS,
@@ -49,6 +50,9 @@ Test = Callable[[Entity], bool]
 # nothing or everything, by lookup, (below the range, above it).
 NOTHING, EVERYTHING = "nothing", "everything"
 _COMPARED = ("exact", "gt", "gte", "lt", "lte")  # with an expression (F()): residual
+# ``tags__contains=["a", "b"]`` on a ListField: every element given is in the list (the
+# meaning of Django's ArrayField); a str pattern is a text lookup on each element.
+ALL_OF = "all_of"
 # A lookup no index drives, made a test of one entity (residual.py): its value is that test.
 RESIDUAL = "residual"
 _OUT_OF_RANGE = {
@@ -94,7 +98,10 @@ class Filter:
         if isinstance(node, NothingNode):
             self.empty = True
         elif isinstance(node, WhereNode):
-            if node.negated or (node.connector != AND and len(node.children) > 1):
+            not_null = _not_null(node)
+            if not_null is not None:  # exclude(rank=None): isnull=False, which an index drives
+                self._add(not_null, context)
+            elif node.negated or (node.connector != AND and len(node.children) > 1):
                 one_in = None if node.negated else _one_in(node, context)
                 if one_in is not None:
                     self._add_parts(*one_in)
@@ -122,6 +129,10 @@ class Filter:
             self.ids = list(dict.fromkeys(wanted))
         elif field.primary_key or name == RESIDUAL:
             self.tests.append(_lookup_test(field, name, value))
+        elif name == ALL_OF:  # one element an index drives, the others checked
+            if value:
+                self.conditions.append(Condition(field.column, "exact", value[0]))
+                self.tests.append(_lookup_test(field, name, value[1:]))
         else:
             self.conditions.append(Condition.parse(f"{field.column}__{name}", value))
 
@@ -140,6 +151,13 @@ class _Context:
         if isinstance(lhs, (Extract, TruncDate)):
             return self._transformed(lookup)
         self._check_column(lhs)
+        if (
+            name == "contains"
+            and isinstance(rhs, (list, tuple))
+            and isinstance(lhs.target, ListField)
+        ):
+            base = lhs.target.base_field  # every element given is one of the list's
+            return lhs.target, ALL_OF, tuple(to_body(base, v, lookup=True) for v in rhs)
         if _is_text(lhs.target, name) and not hasattr(rhs, "resolve_expression"):
             return lhs.target, RESIDUAL, text_test(lhs.target, name, rhs)
         if name not in LOOKUPS + TEXT_LOOKUPS:
@@ -232,6 +250,16 @@ def _value(field: Any, name: str, rhs: Any) -> Any:
     return to_body(field, rhs, lookup=True)
 
 
+def _not_null(node: WhereNode) -> Lookup | None:
+    """``NOT (field IS NULL)`` (``exclude(rank=None)``) as ``field IS NOT NULL``; else None."""
+    if not node.negated or len(node.children) != 1:
+        return None
+    (child,) = node.children
+    if isinstance(child, IsNull) and child.rhs is True:
+        return IsNull(child.lhs, False)
+    return None
+
+
 def _branch(node: Any, context: _Context) -> Filter:
     made = Filter()
     made._add(node, context)
@@ -295,6 +323,9 @@ def _test(node: WhereNode, context: _Context) -> Test:
 def _lookup_test(field: Any, name: str, value: Any) -> Test:
     if name == RESIDUAL:
         return value
+    if name == ALL_OF:
+        each = [Condition(field.column, "exact", v) for v in value]
+        return lambda entity: all(c.matches(entity._body, None) for c in each)
     if name in (NOTHING, EVERYTHING):
         return lambda _entity: name == EVERYTHING
     if field.primary_key:
