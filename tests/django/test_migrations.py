@@ -109,3 +109,38 @@ def test_a_field_named_with_a_minus_is_stored_descending_in_the_index_key(
     registered = {ix.name: ix for ix, _ in connections[entities].store.indexes()}
     assert registered["entry_user_pub"].descending == ("published",)  # ["user_id", "-published"]
     assert registered["entry_user_pub"].fields == {"user_id": "int", "published": "datetime"}
+
+
+def test_a_field_django_indexes_by_itself_gets_a_store_index_and_loses_it(entities: str) -> None:
+    """AddField of a ``db_index=True`` field creates its index (backfilled: an entity stored
+    before the field exists is indexed as its default); AlterField to ``db_index=False`` and
+    RemoveField drop it; a type no index holds gets none."""
+    connection = connections[entities]
+    old = Entry.objects.create(user_id=1, title="old")
+    code = models.CharField(max_length=10, db_index=True, default="none")
+    code.set_attributes_from_name("code")
+    plain = models.CharField(max_length=10, default="none")
+    plain.set_attributes_from_name("code")
+    amount = models.DecimalField(max_digits=5, decimal_places=2, db_index=True, null=True)
+    amount.set_attributes_from_name("amount")
+
+    def code_indexes() -> list[tuple[dict[str, str], str]]:
+        found = connection.store.indexes()
+        return [(ix.fields, state) for ix, state in found if "code" in ix.fields]
+
+    with connection.schema_editor() as editor:
+        editor.add_field(Entry, code)
+        editor.add_field(Entry, amount)  # DecimalField: no index type, no index
+    assert code_indexes() == [({"code": "str"}, "ready")]
+    assert [ix for ix, _ in connection.store.indexes() if "amount" in ix.fields] == []
+    store_query = connection.store.query("shop_entry").filter(code="none")
+    assert [e.id for e in store_query] == [old.pk]  # stored before the field: its default
+    with connection.schema_editor() as editor:
+        editor.alter_field(Entry, code, plain)
+    assert code_indexes() == []
+    with connection.schema_editor() as editor:
+        editor.alter_field(Entry, plain, code)
+    assert code_indexes() == [({"code": "str"}, "ready")]
+    with connection.schema_editor() as editor:
+        editor.remove_field(Entry, code)
+    assert code_indexes() == []

@@ -130,3 +130,29 @@ def test_an_in_takes_a_queryset_of_the_same_database_read_first() -> None:
     assert not Comment.objects.filter(entry__in=Entry.objects.none()).exists()
     with pytest.raises(NotSupportedError, match="same schemaless database"):
         list(Comment.objects.filter(entry__in=Entry.objects.using("default").all()))
+
+
+def test_a_foreign_key_is_indexed_by_itself_so_relations_and_deletes_are_served() -> None:
+    """As a plain table indexes its ForeignKey: ``shelf.book_set``, ``filter(shelf=s)`` and
+    the SET_NULL that deleting a shelf makes Django run on its books need no Meta index."""
+    import datetime as dt
+
+    from tests.django.shop.models import Book, Shelf, Slot
+
+    room = Slot.objects.create(starts=dt.time(9))
+    shelf, other = (Shelf.objects.create(label=label, room=room) for label in "ab")
+    books = [Book.objects.create(title=f"b{n}", shelf=shelf if n < 2 else other) for n in range(3)]
+    assert sorted(b.title for b in shelf.book_set.all()) == ["b0", "b1"]
+    assert Book.objects.filter(shelf=other).count() == 1
+    registered = {ix.name: ix for ix, _ in connections["entities"].store.indexes()}
+    by_key = [
+        ix for ix in registered.values() if ix.kind == "shop_book" and "shelf_id" in ix.fields
+    ]
+    assert [(ix.fields, ix.name.startswith("shop_book_shelf_id_")) for ix in by_key] == [
+        ({"shelf_id": "uuid"}, True)
+    ]
+    shelf.delete()  # Django's collector: UPDATE books SET shelf=NULL WHERE shelf IN (...)
+    assert sorted(Book.objects.filter(shelf=None).values_list("title", flat=True)) == ["b0", "b1"]
+    room.delete()  # and the shelves of a room
+    assert Shelf.objects.get(pk=other.pk).room_id is None
+    assert Book.objects.get(pk=books[2].pk).shelf_id == other.pk

@@ -2,7 +2,10 @@
 
 ``CreateModel`` registers the kind (no table: the kind is the model's ``db_table``, a name in
 the ``entities`` table) and adds the model's indexes; ``AddField``, ``AlterField`` and
-``RemoveField`` run nothing and rewrite no entity; ``AddIndex`` creates the index table and
+``RemoveField`` run nothing and rewrite no entity, except that a field Django indexes by itself
+(a ``ForeignKey``, ``db_index=True``, ``unique=True``) gets a store index of its own, as a
+plain table gets its index: ``book.shelf_set``, ``filter(shelf=s)`` and the deletes that
+follow a relation are served. ``AddIndex`` creates the index table and
 backfills it online (``OPTIONS["BACKFILL_ON_MIGRATE"]``, default True; else it stays
 ``building`` for ``schemaless_backfill``); ``RemoveIndex`` retires and drops it. Django's own
 ``django_migrations`` stays a table, handled by Django's editor.
@@ -10,7 +13,9 @@ backfills it online (``OPTIONS["BACKFILL_ON_MIGRATE"]``, default True; else it s
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 from typing import Any
 
 from django.db import NotSupportedError
@@ -45,6 +50,8 @@ class SchemaEditor:
         _check_pk(model)
         for index in model._meta.indexes:
             self.add_index(model, index)
+        for field in model._meta.local_concrete_fields:
+            self._add_field_index(model, field)
         return None
 
     def delete_model(self, model: Any, *args: Any, **kwargs: Any) -> None:
@@ -54,6 +61,8 @@ class SchemaEditor:
             return super().delete_model(model, *args, **kwargs)  # type: ignore[misc]
         for index in model._meta.indexes:
             self.remove_index(model, index)
+        for field in model._meta.local_concrete_fields:
+            self._remove_field_index(model, field)
         return None
 
     def alter_db_table(self, model: Any, old_db_table: str, new_db_table: str) -> None:
@@ -70,17 +79,34 @@ class SchemaEditor:
     def add_field(self, model: Any, field: Any) -> None:
         if not is_schemaless(model):
             return super().add_field(model, field)  # type: ignore[misc]
+        self._add_field_index(model, field)
         return None
 
     def remove_field(self, model: Any, field: Any) -> None:
         if not is_schemaless(model):
             return super().remove_field(model, field)  # type: ignore[misc]
+        self._remove_field_index(model, field)
         return None
 
     def alter_field(self, model: Any, old_field: Any, new_field: Any, strict: bool = False) -> None:
         if not is_schemaless(model):
             return super().alter_field(model, old_field, new_field, strict)  # type: ignore[misc]
+        old, new = field_index(model, old_field), field_index(model, new_field)
+        if old != new:
+            self._remove_field_index(model, old_field)
+            self._add_field_index(model, new_field)
         return None
+
+    def _add_field_index(self, model: Any, field: Any) -> None:
+        index = field_index(model, field)
+        if index is not None:
+            self._create(index)
+
+    def _remove_field_index(self, model: Any, field: Any) -> None:
+        index = field_index(model, field)
+        names = {i.name for i, _ in self.connection.store.indexes()}
+        if index is not None and index.name in names:
+            self.connection.store.drop_index(index.name)
 
     # -- indexes ---------------------------------------------------------------------------
 
@@ -88,13 +114,16 @@ class SchemaEditor:
         """Create the store index, and backfill it unless the alias says not to."""
         if not is_schemaless(model):
             return super().add_index(model, index)  # type: ignore[misc]
+        self._create(store_index(model, index))
+        return None
+
+    def _create(self, index: StoreIndex) -> None:
         store = self.connection.store
-        state = store.add_index(store_index(model, index))
+        state = store.add_index(index)
         if state != "ready" and self.connection.schemaless.backfill_on_migrate:
             from schemaless_indexer.backfill import Backfill
 
             Backfill(store, index.name, install_signal_handlers=False).run()
-        return None
 
     def remove_index(self, model: Any, index: Any) -> None:
         if not is_schemaless(model):
@@ -170,6 +199,27 @@ def store_index(model: Any, index: Any) -> StoreIndex:
         where=where,
         defaults=defaults,
         descending=descending,
+    )
+
+
+def field_index(model: Any, field: Any) -> StoreIndex | None:
+    """The index Django gives a field by itself (a ``ForeignKey``, ``db_index=True``,
+    ``unique=True``; uniqueness is not enforced), or None: for other fields, the pk, and types
+    no store index holds (a filter on those stays residual). Named after the kind and column."""
+    if field.primary_key or not (field.db_index or field.unique) or field.column is None:
+        return None
+    try:
+        kind = index_type(field)
+    except NotSupportedError:
+        return None
+    base = re.sub(r"[^a-z0-9_]", "_", f"{model._meta.db_table}_{field.column}".lower())
+    digest = hashlib.md5(base.encode(), usedforsecurity=False).hexdigest()[:8]
+    default = _index_default(field)
+    return StoreIndex(
+        f"f{base[:38]}_{digest}" if not base[0].isalpha() else f"{base[:39]}_{digest}",
+        kind=model._meta.db_table,
+        fields={field.column: kind},
+        defaults={} if default is None else {field.column: default},
     )
 
 
