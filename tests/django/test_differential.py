@@ -350,7 +350,7 @@ def test_random_filters_and_writes_answer_as_djangos_sql() -> None:
         change = r.choice([{"rank": r.randrange(5)}, {"rank": F("rank") + 1}, {"rank": None}])
         change = r.choice([change, {"title": "Zed 9"}, {"price": F("price") * 2}, {}])
         try:
-            counts = [_write(m.objects.filter(q), change) for m in (Entry, PlainEntry)]
+            counts = [_changed(m.objects.filter(q), change) for m in (Entry, PlainEntry)]
         except (IndexRequired, NotSupportedError):
             continue
         assert counts[0] == counts[1], (q, change)
@@ -363,6 +363,6 @@ def _ordered(qs: Any, order: str | None) -> Any:
     return qs.order_by(order, "title") if order else qs
 
 
-def _write(qs: Any, change: dict[str, Any]) -> int:
+def _changed(qs: Any, change: dict[str, Any]) -> int:
     """``update(**change)``, or a delete for an empty change; the count of rows."""
     return int(qs.update(**change)) if change else int(qs.delete()[0])
