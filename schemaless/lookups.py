@@ -110,8 +110,8 @@ class Condition:
             present = tuple(v for v in value if v is not None)
             form = "in" if present else "none"
             return (f"{form}_or_null" if None in value else form), present
-        if self.lookup == "isnull":  # isnull=False: isnull=True is exact None
-            return "any", ()
+        if self.lookup == "isnull":  # parsed, isnull=True is exact None; made directly, either
+            return ("null", ()) if self.value else ("any", ())
         if self.lookup == "startswith":
             if not value:
                 return "any", ()
@@ -160,7 +160,7 @@ class Condition:
 
     def _holds(self, raw: Any, kind: str | None) -> bool:
         if self.lookup == "isnull":
-            return raw is not None
+            return (raw is None) == self.value
         try:
             wanted = self.normalized(kind)
             if self.lookup == "exact" and type(raw) is type(wanted) and raw == wanted:

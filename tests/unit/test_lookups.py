@@ -155,3 +155,6 @@ def test_isnull_false_holds_for_any_value_and_true_is_exact_none() -> None:
     assert not holds("n__isnull", False, {}) and not holds("n__isnull", False, {"n": None})
     assert not holds("n__isnull", False, {"n": []}) and holds("n__isnull", False, {"n": [None, 1]})
     assert Condition.parse("n__isnull", False).sql("int") == ("any", ())
+    made = Condition("n", "isnull", True)  # made directly, not parsed: still IS NULL
+    assert made.sql("int") == ("null", ()) and made.matches({}, "int")
+    assert not made.matches({"n": 0}, "int")

@@ -4,7 +4,7 @@
 the ``entities`` table) and adds the model's indexes; ``AddField``, ``AlterField`` and
 ``RemoveField`` run nothing and rewrite no entity, except that a field Django indexes by itself
 (a ``ForeignKey``, ``db_index=True``, ``unique=True``) gets a store index of its own, as a
-plain table gets its index: ``book.shelf_set``, ``filter(shelf=s)`` and the deletes that
+plain table gets its index: ``shelf.book_set``, ``filter(shelf=s)`` and the deletes that
 follow a relation are served. ``AddIndex`` creates the index table and
 backfills it online (``OPTIONS["BACKFILL_ON_MIGRATE"]``, default True; else it stays
 ``building`` for ``schemaless_backfill``); ``RemoveIndex`` retires and drops it. Django's own

@@ -329,11 +329,9 @@ def _lookup_test(field: Any, name: str, value: Any) -> Test:
     if name in (NOTHING, EVERYTHING):
         return lambda _entity: name == EVERYTHING
     if field.primary_key:
-        condition = Condition("id", "in" if name == "isnull" else name, value)
         if name == "isnull":
             return lambda _entity: not value  # a stored entity always has its id
-        return lambda entity: condition.matches({"id": entity.id}, None)
-    if name == "isnull":
-        return lambda entity: (entity._body.get(field.column) is None) == value
+        on_id = Condition("id", name, value)
+        return lambda entity: on_id.matches({"id": entity.id}, None)
     condition = Condition(field.column, name, value)
     return lambda entity: condition.matches(entity._body, None)
