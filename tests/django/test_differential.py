@@ -12,7 +12,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import DataError, IntegrityError, NotSupportedError
+from django.core.exceptions import FieldError
+from django.db import DataError, IntegrityError, NotSupportedError, connections
 from django.db.models import Count, F, Max, Min, Q
 
 from schemaless import IndexRequired
@@ -273,6 +274,17 @@ def test_expressions_of_the_entitys_own_fields_answer_as_djangos_sql() -> None:
         list(Entry.objects.filter(user_id=1, rank__in=[F("user_id")]))
     with pytest.raises(NotSupportedError):  # a division: SQL's differs by server
         Entry.objects.filter(user_id=1).update(rank=F("rank") / 2)
+    with pytest.raises(FieldError):  # mixed types: Django's own FieldError, before any read
+        Entry.objects.filter(user_id=1).update(rank=F("title") + 1)  # (SQLite computes "a" + 1)
+    store = connections["entities"].store
+    odd = Entry.objects.filter(user_id=1).first()
+    store.put("shop_entry", {**store.get(odd.pk).body, "rank": "x"}, id=odd.pk)  # another type
+    with pytest.raises(DataError):  # not a TypeError: nothing is written
+        Entry.objects.filter(user_id=1).update(rank=F("rank") + 1)
+    assert store.get(odd.pk).body["rank"] == "x"
+    assert list(Entry.objects.filter(user_id=1, rank__gt=F("user_id") - 5)) != []  # no raise
+    store.put("shop_entry", {**store.get(odd.pk).body, "rank": 0}, id=odd.pk)
+    PlainEntry.objects.filter(title=odd.title).update(rank=0)
     with pytest.raises(IntegrityError):  # NULL into NOT NULL, refused before any write
         Entry.objects.filter(user_id__in=[0, 1]).update(user_id=F("rank") + 1)
     same(lambda m: m.objects.all(), ordered=False)  # nothing was written

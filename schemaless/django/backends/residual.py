@@ -105,7 +105,10 @@ def compared_test(field: Any, name: str, expression: Any) -> Test:
 
     def test(entity: Entity) -> bool:
         body = entity._body
-        held, other = body.get(column), evaluate(expression, body)
+        try:
+            held, other = body.get(column), evaluate(expression, body)
+        except DataError:  # a body holding another type: no typed column would match it
+            return False
         if held is None or other is None:
             return False
         return Condition("v", name, other).matches({"v": held}, None)
@@ -175,6 +178,7 @@ def check_computable(field: Any, expression: Any, model: Any) -> None:
     if isinstance(expression, CombinedExpression) and expression.connector in _OPERATORS:
         check_computable(field, expression.lhs, model)
         check_computable(field, expression.rhs, model)
+        expression.output_field  # noqa: B018 - Django's FieldError for mixed types, as its SQL
         return
     raise NotSupportedError(
         f"{field.name!r}: schemaless computes +, - and * of the model's own fields "
@@ -194,11 +198,14 @@ def evaluate(expression: Any, body: dict[str, Any]) -> Any:
     lhs, rhs = evaluate(expression.lhs, body), evaluate(expression.rhs, body)
     if lhs is None or rhs is None:
         return None
-    if isinstance(lhs, decimal.Decimal) or isinstance(rhs, decimal.Decimal):
-        lhs, rhs = (
-            v if isinstance(v, decimal.Decimal) else decimal.Decimal(str(v)) for v in (lhs, rhs)
-        )
-    return _OPERATORS[expression.connector](lhs, rhs)
+    try:
+        if isinstance(lhs, decimal.Decimal) or isinstance(rhs, decimal.Decimal):
+            lhs, rhs = (
+                v if isinstance(v, decimal.Decimal) else decimal.Decimal(str(v)) for v in (lhs, rhs)
+            )
+        return _OPERATORS[expression.connector](lhs, rhs)
+    except (TypeError, decimal.InvalidOperation) as exc:  # a body holding another type
+        raise DataError(f"cannot compute {expression!r} on {lhs!r} and {rhs!r}: {exc}") from exc
 
 
 def _matcher(name: str, pattern: str) -> Match:
