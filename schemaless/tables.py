@@ -130,13 +130,9 @@ def index_table(
         sa.PrimaryKeyConstraint("entity_id", "entity_row", name=f"pk_{name}"),
         **_mysql,
     )
-    key = [*fields, "entity_id"]
-    last = key[-2] in descending
-    directed = [
-        table.c[c].desc() if c in descending or (c == "entity_id" and last) else table.c[c]
-        for c in key
-    ]
-    sa.Index(f"ix_{name}_query", *directed)
+    directed = [table.c[f].desc() if f in descending else table.c[f] for f in fields]
+    entity_id = table.c.entity_id.desc() if list(fields)[-1] in descending else table.c.entity_id
+    sa.Index(f"ix_{name}_query", *directed, entity_id)
     return table
 
 

@@ -78,8 +78,7 @@ EXTRACTS: dict[str, Callable[[Any], Any]] = {
 
 def text_test(field: Any, name: str, pattern: Any) -> Test:
     """``field__<name>=pattern`` (one of TEXT_LOOKUPS) as a test of one entity."""
-    base = getattr(field, "base_field", field)  # a ListField's elements
-    if INDEX_TYPES.get(base.get_internal_type()) not in ("str", "int"):
+    if element_type(field) not in ("str", "int"):
         raise NotSupportedError(
             f"lookup {name!r} on {field.name!r}: schemaless compares text and integer fields only"
         )
@@ -96,11 +95,15 @@ def text_test(field: Any, name: str, pattern: Any) -> Test:
     return test
 
 
+def element_type(field: Any) -> str | None:
+    """The index type of the field's values (a ListField's: its elements'), None if none."""
+    return INDEX_TYPES.get(getattr(field, "base_field", field).get_internal_type())
+
+
 def compared_test(field: Any, name: str, expression: Any) -> Test:
-    """``field__<name>=F("other") + 1``: the field compared with an expression of the same
-    entity's fields; NULL on either side matches nothing, as in SQL."""
-    if name not in ("exact", "gt", "gte", "lt", "lte"):
-        raise NotSupportedError(f"lookup {name!r} on {field.name!r} with an expression")
+    """``field__<name>=F("other") + 1`` (``name`` a comparison: exact, gt, gte, lt, lte): the
+    field compared with an expression of the same entity's fields; NULL on either side
+    matches nothing, as in SQL."""
     column = field.column
 
     def test(entity: Entity) -> bool:

@@ -38,6 +38,7 @@ from .residual import (
     as_range,
     check_computable,
     compared_test,
+    element_type,
     extract_test,
     text_test,
 )
@@ -224,8 +225,7 @@ def _is_text(field: Any, name: str) -> bool:
     """Whether the lookup compares text in Python: a text lookup, or ``startswith`` on a field
     that is not text (SQL compares its text: ``rank__startswith=1``)."""
     if name == "startswith":
-        base = getattr(field, "base_field", field)  # a ListField's elements
-        return INDEX_TYPES.get(base.get_internal_type()) != "str"
+        return element_type(field) != "str"
     return name in TEXT_LOOKUPS
 
 
