@@ -82,6 +82,21 @@ class Node:
         """The SQLAlchemy URL of this node alone, naming no database."""
         return f"mysql+mysqldb://root@127.0.0.1:{self.port}/"
 
+    def wait_for_database(self, name: str, timeout: float = 10.0) -> None:
+        """Wait until this node has applied a CREATE DATABASE made on another: Galera's DDL
+        returns to its client before every node has applied it."""
+        import MySQLdb
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                MySQLdb.connect(host="127.0.0.1", port=self.port, user="root", db=name).close()
+                return
+            except MySQLdb.OperationalError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
+
     def launch(self, cluster_address: str, *, bootstrap: bool) -> None:
         binary = shutil.which("mariadbd", path=_SEARCH)
         assert binary is not None

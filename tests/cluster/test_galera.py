@@ -55,6 +55,8 @@ class Galera:
     def database(self, name: str) -> tuple[str, list[str]]:
         """A new database: its URL through the proxy, and on each node directly."""
         url = self.proxy.create_database(name)
+        for node in self.cluster.nodes:
+            node.wait_for_database(name)
         nodes = [f"{node.url}{name}?charset=utf8mb4" for node in self.cluster.nodes]
         return url, nodes
 
