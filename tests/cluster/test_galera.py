@@ -83,7 +83,10 @@ def test_every_table_has_a_primary_key_on_the_cluster(galera: Galera) -> None:
     made = tables(url)
     assert {"entities", "entity_changes", "index_entry_by_user", "index_entry_by_tag"} <= set(made)
     assert tables_without_primary_key(url) == []
-    assert tables(nodes[2]) == made  # DDL reached every node (TOI)
+    deadline = time.monotonic() + 10  # DDL reaches every node (TOI), applied there soon after
+    while tables(nodes[2]) != made and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert tables(nodes[2]) == made
 
 
 def _cert_conflicts(galera: Galera) -> int:
